@@ -1,0 +1,371 @@
+"""The bodies of the ``cosearch`` subcommands (printing around library calls)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from cosearch._report import campaign_status, format_table, front_rows, load_campaign
+from cosearch.errors import CosearchInputError, StoreInputError
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _emit(cols: list[str], rows: list[dict[str, Any]], fmt: str) -> None:
+    if fmt == "json":
+        _out(json.dumps(rows, indent=2, default=str))
+    elif fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        _out(buf.getvalue())
+    else:
+        _out(format_table(cols, rows) if rows else "(no rows)")
+
+
+def _store(args: argparse.Namespace, *, create: bool = False) -> Any:
+    from cosearch.store import open_store
+
+    return open_store(args.storage, create=create)
+
+
+# -- run ------------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    import optuna
+
+    from cosearch.campaign import Campaign
+    from cosearch.config import load_config
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says it better
+    cfg = load_config(args.config)
+    if args.trials is not None and args.trials < 1:
+        raise CosearchInputError(f"--trials must be >= 1; got {args.trials}")
+    campaign = Campaign.from_config(cfg, storage=args.storage)
+    target = args.trials or cfg.trials
+    before = campaign.count()
+    verb = "resuming" if before else "starting"
+    print(
+        f"{verb} campaign {cfg.name!r}: {cfg.network} x {cfg.hardware}, strategy "
+        f"{cfg.strategy}, {before}/{target} trials complete, store {campaign.store.url}",
+        file=sys.stderr,
+    )
+    summary = campaign.run(target, progress=not args.no_progress)
+    if summary.interrupted_marked:
+        print(
+            f"marked {summary.interrupted_marked} interrupted trial(s) of dead workers as FAIL",
+            file=sys.stderr,
+        )
+    print(
+        f"{summary.completed} trials complete ({summary.ran} new, {summary.failed} failed) "
+        f"in {summary.seconds:.1f} s",
+        file=sys.stderr,
+    )
+    front = campaign.pareto()
+    cons = ", ".join(str(c) for c in cfg.constraints)
+    _out(
+        f"\nPareto front of {cfg.name!r}: {len(front)} trial(s)"
+        + (f" meeting {cons}" if cons else "")
+    )
+    if front:
+        cols, rows = front_rows(campaign.study, front)
+        _out(format_table(cols, rows))
+    else:
+        _out("no COMPLETE trial meets the constraints")
+    return 0
+
+
+# -- read-side commands ---------------------------------------------------------------------
+def cmd_status(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        names = [args.name] if args.name else store.campaign_names()
+        infos = [campaign_status(store, n) for n in names]
+    if args.format == "json":
+        _out(json.dumps(infos if not args.name else infos[0], indent=2))
+        return 0
+    if not infos:
+        _out(f"no campaigns in {args.storage or 'the store'}")
+        return 0
+    rows = [
+        {
+            "campaign": i["name"],
+            "complete": i["trials"]["COMPLETE"],
+            "running": i["trials"]["RUNNING"],
+            "failed": i["trials"]["FAIL"],
+            "pruned": i["trials"]["PRUNED"],
+            "feasible": i["feasible"],
+            "front": i["front_size"],
+            "space": f"{i['network']} x {i['hardware']}",
+            "strategy": i["strategy"],
+            "created": i["created"],
+        }
+        for i in infos
+    ]
+    _out(format_table(list(rows[0]), rows))
+    if args.name:
+        i = infos[0]
+        objs = ", ".join(f"{m} ({d})" for m, d in i["objectives"])
+        _out(f"\nobjectives: {objs}")
+        if i["constraints"]:
+            _out(f"constraints: {', '.join(i['constraints'])}")
+    return 0
+
+
+def cmd_pareto(args: argparse.Namespace) -> int:
+    from cosearch._report import pareto_trials
+
+    with _store(args) as store:
+        _, study = load_campaign(store, args.name)
+        front = pareto_trials(study)
+        cols, rows = front_rows(study, front)
+    if args.format == "table" and not rows:
+        _out(f"campaign {args.name!r} has no COMPLETE trial that meets its constraints")
+        return 0
+    _emit(cols, rows, args.format)
+    return 0
+
+
+def _trial(study: Any, number: int) -> Any:
+    trials = study.get_trials(deepcopy=False)
+    for t in trials:
+        if t.number == number:
+            return t
+    raise StoreInputError(
+        f"campaign {study.study_name!r} has no trial {number}; trials are 0..{len(trials) - 1}"
+        if trials
+        else f"campaign {study.study_name!r} has no trials yet"
+    )
+
+
+def _trial_id(store: Any, study: Any, t: Any) -> int:
+    storage = store.optuna_storage
+    sid = storage.get_study_id_from_name(study.study_name)
+    return int(storage.get_trial_id_from_study_id_trial_number(sid, t.number))
+
+
+def _campaign_config(row: dict[str, Any]) -> Any:
+    from cosearch.config import parse_config
+
+    return parse_config(row["config_toml"], path=f"<campaign {row['name']}>")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from cosearch.evaluate import Evaluator
+    from cosearch.hwmodels import Accelerator, extract_layers
+    from cosearch.spaces import get_hardware_space, get_space
+    from cosearch.spaces.onnx_io import model_from_bytes
+
+    with _store(args) as store:
+        row, study = load_campaign(store, args.name)
+        t = _trial(study, args.trial)
+        ev = store.evaluation(_trial_id(store, study, t)) if t.state.name == "COMPLETE" else None
+    info: dict[str, Any] = {
+        "campaign": args.name,
+        "trial": t.number,
+        "state": t.state.name,
+        "values": t.values,
+        "params": t.params,
+        "architecture": t.user_attrs.get("architecture"),
+        "accelerator": t.user_attrs.get("accelerator"),
+        "constraints": t.system_attrs.get("constraints"),
+        "fail_reason": t.user_attrs.get("fail_reason"),
+        "measurements": [],
+        "layers": [],
+    }
+    if ev is not None:
+        info["measurements"] = [
+            {k: m[k] for k in ("metric", "value", "source", "fidelity", "seconds")}
+            for m in ev["measurements"]
+        ]
+        cfg = _campaign_config(row)
+        evaluator = Evaluator(
+            get_space(cfg.network, **cfg.network_options),
+            get_hardware_space(cfg.hardware, **cfg.hardware_ranges),
+            accuracy=cfg.accuracy_source,
+            cost=cfg.cost_source,
+        )
+        layers = extract_layers(model_from_bytes(ev["onnx"]))
+        cost = evaluator.cost_model.evaluate(layers, Accelerator(ev["template"], ev["accelerator"]))
+        info["layers"] = [lc.as_dict() for lc in cost.per_layer]
+        info["cost_model"] = evaluator.cost_model.source
+        info["violations"] = list(cost.violations)
+    if args.format == "json":
+        _out(json.dumps(info, indent=2, default=str))
+        return 0
+    _out(f"campaign {args.name!r} trial {t.number}: {t.state.name}")
+    if info["fail_reason"]:
+        _out(f"fail reason: {info['fail_reason']}")
+    arch = info["architecture"] or {}
+    if arch:
+        _out(f"architecture: {arch.get('string') or ''} (digest {arch.get('digest', '')[:16]})")
+    if info["accelerator"]:
+        _out(f"accelerator: {info['accelerator']}")
+    if info["constraints"] is not None:
+        _out(f"constraint values (<= 0 is feasible): {info['constraints']}")
+    _out("\nparameters:")
+    _out(format_table(["param", "value"], [{"param": k, "value": v} for k, v in t.params.items()]))
+    if info["measurements"]:
+        _out("\nmetrics:")
+        _out(
+            format_table(["metric", "value", "source", "fidelity", "seconds"], info["measurements"])
+        )
+    if info["layers"]:
+        _out(f"\nper-layer costs ({info['cost_model']}):")
+        cols = [
+            "name",
+            "kind",
+            "macs",
+            "compute_cycles",
+            "latency_cycles",
+            "energy_pj",
+            "dram_bytes",
+            "utilization",
+        ]
+        _out(format_table(cols, info["layers"]))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import onnx
+
+    from cosearch.spaces import get_space
+
+    with _store(args) as store:
+        row, study = load_campaign(store, args.name)
+        t = _trial(study, args.trial)
+        ev = store.evaluation(_trial_id(store, study, t))
+    if ev is None:
+        raise StoreInputError(
+            f"trial {t.number} of {args.name!r} is {t.state.name}; only "
+            "COMPLETE trials have an architecture to export"
+        )
+    out = Path(args.onnx)
+    if not out.parent.exists():
+        raise CosearchInputError(f"cannot write {out}: folder {out.parent} does not exist")
+    if args.structure_only:
+        data = ev["onnx"]
+        note = "structure only (weights are graph inputs)"
+    else:
+        cfg = _campaign_config(row)
+        arch = get_space(cfg.network, **cfg.network_options).build(ev["genotype"])
+        if arch.digest != ev["arch_digest"]:
+            raise StoreInputError(
+                f"this cosearch builds trial {t.number}'s genotype into a different network "
+                "than the one stored (the space changed); use --structure-only for the stored "
+                "graph"
+            )
+        data = arch.onnx().SerializeToString()
+        note = "untrained weights (deterministic initialization)"
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise CosearchInputError(f"cannot write {out}: {exc.strerror}") from exc
+    onnx.checker.check_model(str(out))
+    print(f"wrote {out} ({len(data) / 1024:.1f} KiB, {note})", file=sys.stderr)
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        df = store.query(args.sql)
+    if args.format == "json":
+        _out(df.to_json(orient="records", indent=2, default_handler=str))
+    elif args.format == "csv":
+        _out(df.to_csv(index=False))
+    else:
+        _out(df.to_string(index=False) if len(df.columns) else "(no rows)")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import optuna_dashboard
+
+    with _store(args) as store:
+        url = f"http://{args.host}:{args.port}/dashboard/"
+        if args.name:
+            store.require_campaign(args.name)
+            sid = store.optuna_storage.get_study_id_from_name(args.name)
+            url += f"studies/{sid}"
+        storage_url = store.url
+    print(f"optuna-dashboard on {storage_url}: open {url} (Ctrl-C stops it)", file=sys.stderr)
+    optuna_dashboard.run_server(storage_url, host=args.host, port=args.port)
+    return 0
+
+
+# -- registries -----------------------------------------------------------------------------
+def _listing(rows: list[dict[str, Any]], fmt: str) -> int:
+    if fmt == "json":
+        _out(json.dumps(rows, indent=2, default=str))
+    else:
+        _out(format_table(list(rows[0]), rows, max_width=90))
+    return 0
+
+
+def cmd_spaces(args: argparse.Namespace) -> int:
+    from cosearch.spaces import (
+        get_hardware_space,
+        get_space,
+        list_hardware_spaces,
+        list_spaces,
+    )
+
+    rows = []
+    for name in list_spaces():
+        s = get_space(name)
+        rows.append(
+            {
+                "kind": "network",
+                "name": name,
+                "parameters": len(s.params),
+                "size": f"{s.size:.4g}",
+                "options": json.dumps(s.options),
+            }
+        )
+    for name in list_hardware_spaces():
+        h = get_hardware_space(name)
+        rows.append(
+            {
+                "kind": "hardware",
+                "name": name,
+                "parameters": len(h.params),
+                "size": f"{h.size:.4g}",
+                "options": "",
+            }
+        )
+    return _listing(rows, args.format)
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    from cosearch.search import get_strategy, list_strategies
+
+    rows = []
+    for name in list_strategies():
+        s = get_strategy(name)
+        doc = (type(s).__doc__ or "").strip().splitlines()[0]
+        rows.append({"name": name, "options": ", ".join(s.options) or "-", "about": doc})
+    return _listing(rows, args.format)
+
+
+def cmd_hwmodels(args: argparse.Namespace) -> int:
+    from cosearch.hwmodels import get_cost_model, list_cost_models
+
+    rows = []
+    for name in list_cost_models():
+        m = get_cost_model(name)
+        doc = (type(m).__doc__ or "").strip().splitlines()[0]
+        rows.append(
+            {
+                "name": name,
+                "source": m.source,
+                "templates": ", ".join(m.templates) or "any",
+                "about": doc,
+            }
+        )
+    return _listing(rows, args.format)

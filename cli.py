@@ -1,0 +1,150 @@
+"""The ``cosearch`` command: parsing and printing only; the work lives in the library.
+
+Exit codes: 0 success, 2 bad input (config, ONNX, arguments, names), 1 anything else.
+Errors are one line on stderr; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from cosearch.errors import CosearchError, CosearchInputError
+
+EXIT_OK, EXIT_ERROR, EXIT_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _storage_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        default=None,
+        help="SQLAlchemy URL of the store (default: $COSEARCH_STORAGE, else sqlite:///cosearch.db)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="cosearch",
+        description="Joint search of neural architectures and "
+        "accelerator designs; every trial in one SQL store.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="create or resume a campaign from a TOML file")
+    p.add_argument("config", metavar="CONFIG.toml")
+    p.add_argument(
+        "--trials",
+        type=int,
+        default=None,
+        help="COMPLETE trials to reach (default: the config's trials)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _storage_arg(p)
+
+    p = sub.add_parser("status", help="campaigns with trial counts by state and front size")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    _storage_arg(p)
+
+    p = sub.add_parser("pareto", help="the Pareto front of a campaign")
+    p.add_argument("name")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    _storage_arg(p)
+
+    p = sub.add_parser("show", help="one trial: parameters, metrics with sources, per-layer costs")
+    p.add_argument("name")
+    p.add_argument("trial", type=int, help="trial number")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    _storage_arg(p)
+
+    p = sub.add_parser("export", help="write a trial's architecture as ONNX")
+    p.add_argument("name")
+    p.add_argument("trial", type=int, help="trial number")
+    p.add_argument("--onnx", required=True, metavar="FILE")
+    p.add_argument(
+        "--structure-only",
+        action="store_true",
+        help="write the stored graph whose weights are inputs (no data)",
+    )
+    _storage_arg(p)
+
+    p = sub.add_parser("query", help="run one read-only SQL statement on the store")
+    p.add_argument("sql")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    _storage_arg(p)
+
+    p = sub.add_parser("dashboard", help="serve optuna-dashboard on the store")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    _storage_arg(p)
+
+    for what in ("spaces", "strategies", "hwmodels"):
+        p = sub.add_parser(what, help=f"list the registered {what}")
+        p.add_argument("--format", choices=("table", "json"), default="table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.version:
+            from cosearch import __version__
+
+            print(f"cosearch {__version__}")
+            return EXIT_OK
+        if not args.command:
+            parser.print_help(sys.stderr)
+            return EXIT_INPUT
+        from cosearch import _commands
+
+        return int(getattr(_commands, "cmd_" + args.command)(args) or 0)
+    except _UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except CosearchInputError as exc:
+        return _report(exc, EXIT_INPUT, debug)
+    except CosearchError as exc:
+        return _report(exc, EXIT_ERROR, debug)
+    except Exception as exc:  # noqa: BLE001 - the command line must end with one clear line
+        return _report(exc, EXIT_ERROR, debug, prefix=f"{type(exc).__name__}: ")
+
+
+def _report(exc: BaseException, code: int, debug: bool, prefix: str = "") -> int:
+    if debug:
+        traceback.print_exception(exc)
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"error: {prefix}{text}", file=sys.stderr)
+    return code
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, indent=2, default=str)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,369 @@
+"""The campaign TOML: schema, validation, and the frozen :class:`CampaignConfig`.
+
+A campaign file looks like::
+
+    name = "quickstart"
+    seed = 0
+    trials = 200
+    # storage = "sqlite:///cosearch.db"    (the --storage flag wins over this)
+
+    [space]
+    network = "nb201"
+    hardware = "systolic"
+    [space.net]           # options of the network space (e.g. channels = 16)
+    [space.hw]            # search-range overrides: pe_rows = [8, 64], dataflow = ["ws", "os"]
+
+    [objectives]
+    accuracy = "maximize"
+    latency_ms = "minimize"
+    energy_mj = "minimize"
+    constraints = ["area_mm2 <= 4"]
+
+    [evaluate]
+    accuracy = "benchmark:nb201/cifar10"
+    cost = "analytical:systolic"
+
+    [strategy]
+    name = "nsga2"
+    population_size = 20  # every other key is an option of the strategy
+
+Every error names the key, the bad value and the rule, with the file and line where the key
+is written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cosearch.errors import ConfigError
+
+__all__ = ["CampaignConfig", "Objective", "Constraint", "load_config", "parse_config"]
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+_CONSTRAINT_RE = re.compile(
+    r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+)
+_DIRECTIONS = {"maximize": "maximize", "max": "maximize", "minimize": "minimize", "min": "minimize"}
+_TOP_KEYS = ("name", "storage", "seed", "trials", "space", "objectives", "evaluate", "strategy")
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    direction: str  # "maximize" | "minimize"
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``metric op bound``; :meth:`violation` is <= 0 when satisfied (Optuna's convention)."""
+
+    metric: str
+    op: str
+    bound: float
+
+    def violation(self, value: float) -> float:
+        if self.op in ("<=", "<"):
+            v = value - self.bound
+        else:
+            v = self.bound - value
+        if self.op in ("<", ">") and v == 0:
+            return math.ulp(1.0)  # a strict bound that is met with equality is violated
+        return float(v)
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.bound:g}"
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    name: str
+    seed: int
+    trials: int
+    network: str
+    hardware: str
+    objectives: tuple[Objective, ...]
+    constraints: tuple[Constraint, ...] = ()
+    network_options: Mapping[str, Any] = field(default_factory=dict)
+    hardware_ranges: Mapping[str, Any] = field(default_factory=dict)
+    accuracy_source: str | None = None
+    cost_source: str = "analytical:systolic"
+    strategy: str = "random"
+    strategy_options: Mapping[str, Any] = field(default_factory=dict)
+    storage: str | None = None
+    text: str = ""
+    path: str | None = None
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [o.metric for o in self.objectives]
+
+    def identity(self) -> dict[str, Any]:
+        """What must match for a stored campaign to be resumed with this config.
+
+        ``trials``, ``storage`` and the file's formatting may change between runs.
+        """
+        return json.loads(
+            json.dumps(
+                {
+                    "network": self.network,
+                    "hardware": self.hardware,
+                    "network_options": dict(self.network_options),
+                    "hardware_ranges": dict(self.hardware_ranges),
+                    "objectives": [[o.metric, o.direction] for o in self.objectives],
+                    "constraints": [str(c) for c in self.constraints],
+                    "accuracy_source": self.accuracy_source,
+                    "cost_source": self.cost_source,
+                    "strategy": self.strategy,
+                    "strategy_options": dict(self.strategy_options),
+                    "seed": self.seed,
+                },
+                sort_keys=True,
+            )
+        )
+
+
+def _locate(text: str, dotted: str) -> int | None:
+    """1-based line where ``dotted`` (``table.sub.key``) is written, or its table header."""
+    parts = dotted.split(".")
+    table: list[str] = []
+    header_line: dict[str, int] = {}
+    for i, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        m = re.match(r"^\[\s*([^\[\]]+?)\s*\]$", line)
+        if m:
+            table = [p.strip().strip('"') for p in m.group(1).split(".")]
+            header_line[".".join(table)] = i
+            continue
+        m = re.match(r'^"?([A-Za-z0-9_\-.]+)"?\s*=', line)
+        if m and table + m.group(1).split(".") == parts:
+            return i
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in header_line:
+            return header_line[".".join(parts[:n])]
+    # a key under the top level whose table was never opened
+    return None
+
+
+class _Reader:
+    """Wraps the parsed TOML so every error carries key, file and line."""
+
+    def __init__(self, data: Mapping[str, Any], text: str, path: str | None) -> None:
+        self.data = data
+        self.text = text
+        self.path = path
+
+    def error(self, key: str, message: str, cls: type[ConfigError] = ConfigError) -> ConfigError:
+        return cls(message, key=key, line=_locate(self.text, key), path=self.path)
+
+    def get(
+        self, key: str, default: Any = ..., *, types: tuple[type, ...] | type, what: str
+    ) -> Any:
+        node: Any = self.data
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                if default is ...:
+                    raise self.error(key, f"missing required key {key!r} ({what})")
+                return default
+            node = node[part]
+        if not isinstance(node, types) or (
+            isinstance(node, bool) and bool not in (types if isinstance(types, tuple) else (types,))
+        ):
+            raise self.error(key, f"{key} must be {what}; got {node!r}")
+        return node
+
+    def table(self, key: str, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
+        tbl = self.get(key, {}, types=dict, what="a table")
+        if allowed is not None:
+            for k in tbl:
+                if k not in allowed:
+                    raise self.error(
+                        f"{key}.{k}",
+                        f"unknown key {key}.{k}; allowed keys in [{key}]: {', '.join(allowed)}",
+                    )
+        return tbl
+
+
+def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
+    """Parse and validate campaign TOML text. Raises :class:`ConfigError`."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        raise ConfigError(
+            f"not valid TOML: {exc}", line=int(m.group(1)) if m else None, path=path
+        ) from exc
+    r = _Reader(data, text, path)
+    for k in data:
+        if k not in _TOP_KEYS:
+            raise r.error(k, f"unknown key {k!r}; allowed top-level keys: {', '.join(_TOP_KEYS)}")
+
+    name = r.get("name", types=str, what="a campaign name string")
+    if not _NAME_RE.match(name):
+        raise r.error(
+            "name",
+            f"name must be 1-100 characters of letters, digits, '_', '.', '-' "
+            f"starting with a letter or digit; got {name!r}",
+        )
+    storage = r.get("storage", None, types=str, what="an SQLAlchemy URL string")
+    seed = r.get("seed", 0, types=int, what="an int >= 0")
+    if seed < 0 or seed >= 2**63:
+        raise r.error("seed", f"seed must be an int in [0, 2**63); got {seed}")
+    trials = r.get("trials", 100, types=int, what="an int >= 1")
+    if trials < 1 or trials > 10_000_000:
+        raise r.error("trials", f"trials must be an int in [1, 10000000]; got {trials}")
+
+    r.table("space", ("network", "hardware", "net", "hw"))
+    network = r.get("space.network", types=str, what="a network space name")
+    hardware = r.get("space.hardware", types=str, what="a hardware space name")
+    net_opts = r.table("space.net")
+    hw_ranges = r.table("space.hw")
+
+    obj_tbl = r.table("objectives")
+    objectives: list[Objective] = []
+    constraints: list[Constraint] = []
+    for metric, value in obj_tbl.items():
+        key = f"objectives.{metric}"
+        if metric == "constraints":
+            items = value if isinstance(value, list) else None
+            if items is None:
+                raise r.error(
+                    key, f'{key} must be a list of strings such as "area_mm2 <= 4"; got {value!r}'
+                )
+            for item in items:
+                m = _CONSTRAINT_RE.match(item) if isinstance(item, str) else None
+                if not m:
+                    raise r.error(
+                        key,
+                        f"bad constraint {item!r} in {key}: expected "
+                        '"<metric> <=|>=|<|> <number>", e.g. "area_mm2 <= 4"',
+                    )
+                constraints.append(Constraint(m.group(1), m.group(2), float(m.group(3))))
+            continue
+        if not isinstance(value, str) or value.lower() not in _DIRECTIONS:
+            raise r.error(key, f'{key} must be "maximize" or "minimize"; got {value!r}')
+        objectives.append(Objective(metric, _DIRECTIONS[value.lower()]))
+    if not objectives:
+        raise r.error(
+            "objectives", '[objectives] needs at least one metric, e.g. accuracy = "maximize"'
+        )
+
+    r.table("evaluate", ("accuracy", "cost"))
+    accuracy = r.get(
+        "evaluate.accuracy",
+        None,
+        types=str,
+        what='an accuracy source such as "benchmark:nb201/cifar10"',
+    )
+    cost = r.get(
+        "evaluate.cost",
+        f"analytical:{hardware}",
+        types=str,
+        what='a cost source such as "analytical:systolic"',
+    )
+
+    strat_tbl = r.table("strategy")
+    strategy = r.get("strategy.name", "random", types=str, what="a strategy name")
+    strategy_options = {k: v for k, v in strat_tbl.items() if k != "name"}
+
+    cfg = CampaignConfig(
+        name=name,
+        seed=seed,
+        trials=trials,
+        network=network,
+        hardware=hardware,
+        objectives=tuple(objectives),
+        constraints=tuple(constraints),
+        network_options=net_opts,
+        hardware_ranges=hw_ranges,
+        accuracy_source=accuracy,
+        cost_source=cost,
+        strategy=strategy,
+        strategy_options=strategy_options,
+        storage=storage,
+        text=text,
+        path=path,
+    )
+    _check_names(cfg, r)
+    return cfg
+
+
+def _check_names(cfg: CampaignConfig, r: _Reader) -> None:
+    """Resolve every name against the registries, re-keying errors to the TOML key."""
+    from cosearch.evaluate import Evaluator
+    from cosearch.search import get_strategy
+    from cosearch.spaces import get_hardware_space, get_space
+
+    def rekey(exc: ConfigError, table: str) -> ConfigError:
+        if exc.key is None:
+            key = table
+        elif exc.key.split(".")[0] in ("space", "evaluate", "strategy", "objectives"):
+            key = exc.key
+        else:
+            key = f"{table}.{exc.key}"
+        msg = str(exc.args[0]) if exc.args else str(exc)
+        return r.error(key, msg, type(exc))
+
+    try:
+        net = get_space(cfg.network, **cfg.network_options)
+    except ConfigError as exc:
+        raise rekey(exc, "space.net") from exc
+    except TypeError as exc:
+        raise r.error("space.net", f"bad options for network space {cfg.network!r}: {exc}") from exc
+    try:
+        hw = get_hardware_space(cfg.hardware, **cfg.hardware_ranges)
+    except ConfigError as exc:
+        raise rekey(exc, "space.hw") from exc
+    try:
+        ev = Evaluator(net, hw, accuracy=cfg.accuracy_source, cost=cfg.cost_source)
+    except ConfigError as exc:
+        raise rekey(exc, "evaluate") from exc
+    provided = ev.metric_names()
+    for o in cfg.objectives:
+        if o.metric not in provided:
+            raise r.error(
+                f"objectives.{o.metric}",
+                f"objective {o.metric!r} is not produced by this campaign's "
+                f"evaluator; available metrics: {', '.join(provided)}",
+            )
+    for c in cfg.constraints:
+        if c.metric not in provided:
+            raise r.error(
+                "objectives.constraints",
+                f"constraint {str(c)!r} names unknown metric {c.metric!r}; available "
+                f"metrics: {', '.join(provided)}",
+            )
+    try:
+        get_strategy(cfg.strategy, **cfg.strategy_options)
+    except ConfigError as exc:
+        raise rekey(exc, "strategy") from exc
+
+
+def load_config(path: str | Path) -> CampaignConfig:
+    """Read and validate a campaign TOML file. Raises :class:`ConfigError`."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config path is a directory, not a TOML file: {p}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file is not UTF-8 text (byte {exc.start})", path=str(p)) from exc
+    return parse_config(text, path=str(p))

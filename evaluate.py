@@ -1,0 +1,162 @@
+"""Evaluator: (Architecture, Accelerator) -> Metrics, every value with its source.
+
+Sources are short strings (DESIGN.md section 3): ``benchmark:nb201/cifar10`` for a published
+table, ``analytical:systolic/v1`` for a cost model, and later ``train:...``, ``supernet:...``,
+``predictor:<id>``, ``measured:...``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from cosearch.errors import ConfigError
+from cosearch.hwmodels import Accelerator, Cost, Layer, extract_layers, get_cost_model
+from cosearch.spaces import Architecture, HardwareSpace, NetworkSpace
+
+__all__ = ["Measurement", "Metrics", "Evaluation", "Evaluator"]
+
+_ACCURACY_KINDS = ("benchmark",)
+_COST_KINDS = ("analytical",)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One metric value and where it came from.
+
+    ``fidelity`` is in (0, 1]: 1.0 for the metric's reference source (a benchmark's final
+    accuracy, a calibrated cost model), less for cheaper proxies. ``seconds`` is the wall time
+    spent producing the value.
+    """
+
+    value: float
+    source: str
+    fidelity: float = 1.0
+    seconds: float = 0.0
+
+
+class Metrics(Mapping[str, Measurement]):
+    """An ordered, read-only mapping of metric name -> :class:`Measurement`."""
+
+    def __init__(self, items: Mapping[str, Measurement]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> Measurement:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def values_of(self, names: list[str]) -> list[float]:
+        return [self._items[n].value for n in names]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={m.value:g} [{m.source}]" for k, m in self._items.items())
+        return f"Metrics({inner})"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    metrics: Metrics
+    cost: Cost
+
+
+def _split_source(source: str, key: str, kinds: tuple[str, ...]) -> tuple[str, str]:
+    kind, sep, rest = source.partition(":")
+    if not sep or not rest:
+        raise ConfigError(
+            f"source {source!r} must look like '<kind>:<what>' with kind one of {', '.join(kinds)}",
+            key=key,
+        )
+    if kind not in kinds:
+        raise ConfigError(
+            f"source kind {kind!r} of {source!r} is not available for {key}; "
+            f"valid kinds: {', '.join(kinds)}",
+            key=key,
+        )
+    return kind, rest
+
+
+class Evaluator:
+    """Scores candidates for one campaign. Layers are extracted once per architecture digest."""
+
+    def __init__(
+        self,
+        network: NetworkSpace,
+        hardware: HardwareSpace,
+        *,
+        accuracy: str | None,
+        cost: str,
+        layer_cache_size: int = 4096,
+    ) -> None:
+        self.network = network
+        self.hardware = hardware
+        self.accuracy_source = accuracy
+        self._accuracy_table: str | None = None
+        if accuracy is not None:
+            _, table = _split_source(accuracy, "accuracy", _ACCURACY_KINDS)
+            if table not in network.benchmarks:
+                valid = ", ".join(f"benchmark:{b}" for b in network.benchmarks) or "(none)"
+                raise ConfigError(
+                    f"accuracy source {accuracy!r} does not apply to network "
+                    f"space {network.name!r}; valid: {valid}",
+                    key="accuracy",
+                )
+            network.check_benchmark(table)
+            self._accuracy_table = table
+        _, model_name = _split_source(cost, "cost", _COST_KINDS)
+        model_name = model_name.split("/")[0]
+        self.cost_model = get_cost_model_checked(model_name)
+        if self.cost_model.templates and hardware.name not in self.cost_model.templates:
+            raise ConfigError(
+                f"cost model {model_name!r} cannot price hardware space "
+                f"{hardware.name!r}; it takes {', '.join(self.cost_model.templates)}",
+                key="cost",
+            )
+        self._layers: OrderedDict[str, list[Layer]] = OrderedDict()
+        self._layer_cache_size = layer_cache_size
+
+    def metric_names(self) -> list[str]:
+        names = ["accuracy"] if self._accuracy_table else []
+        return names + list(Cost.METRICS) + ["macs"]
+
+    def layers(self, arch: Architecture) -> list[Layer]:
+        layers = self._layers.get(arch.digest)
+        if layers is None:
+            layers = extract_layers(arch.onnx())
+            self._layers[arch.digest] = layers
+            if len(self._layers) > self._layer_cache_size:
+                self._layers.popitem(last=False)
+        else:
+            self._layers.move_to_end(arch.digest)
+        return layers
+
+    def evaluate(self, arch: Architecture, acc: Accelerator) -> Evaluation:
+        out: dict[str, Measurement] = {}
+        if self._accuracy_table is not None:
+            t0 = time.perf_counter()
+            value = self.network.benchmark_accuracy(arch.genotype, self._accuracy_table)
+            out["accuracy"] = Measurement(
+                value, f"benchmark:{self._accuracy_table}", 1.0, time.perf_counter() - t0
+            )
+        t0 = time.perf_counter()
+        layers = self.layers(arch)
+        cost = self.cost_model.evaluate(layers, acc)
+        seconds = time.perf_counter() - t0
+        src = self.cost_model.source
+        for name, value in cost.metrics().items():
+            out[name] = Measurement(value, src, 1.0, seconds)
+        out["macs"] = Measurement(float(cost.macs), src, 1.0, 0.0)
+        return Evaluation(Metrics(out), cost)
+
+
+def get_cost_model_checked(name: str):  # noqa: ANN201 - returns a CostModel
+    try:
+        return get_cost_model(name)
+    except ConfigError as exc:
+        raise ConfigError(str(exc.args[0]), key="cost") from exc

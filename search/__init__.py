@@ -1,0 +1,12 @@
+"""Search strategies. Black-box strategies are Optuna samplers."""
+
+from cosearch.search import blackbox as _blackbox  # noqa: F401  (registers random, nsga2)
+from cosearch.search._base import (
+    Option,
+    SamplerStrategy,
+    get_strategy,
+    list_strategies,
+    register_strategy,
+)
+
+__all__ = ["Option", "SamplerStrategy", "get_strategy", "list_strategies", "register_strategy"]

@@ -1,0 +1,94 @@
+"""Strategy registry. Black-box strategies build Optuna samplers (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from optuna.samplers import BaseSampler
+
+from cosearch._registry import Registry
+from cosearch.errors import ConfigError
+
+__all__ = ["Option", "SamplerStrategy", "register_strategy", "get_strategy", "list_strategies"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One strategy option: its type, default and valid range (``low``/``high`` inclusive)."""
+
+    type: type
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    help: str = ""
+
+    def check(self, owner: str, name: str, value: Any) -> Any:
+        ok = isinstance(value, self.type) and not (
+            isinstance(value, bool) and self.type is not bool
+        )
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if ok and self.low is not None and value < self.low:
+            ok = False
+        if ok and self.high is not None and value > self.high:
+            ok = False
+        if not ok:
+            rng = ""
+            if self.low is not None or self.high is not None:
+                rng = (
+                    f" in [{self.low if self.low is not None else '-inf'}, "
+                    f"{self.high if self.high is not None else 'inf'}]"
+                )
+            raise ConfigError(
+                f"The {name!r} option of strategy {owner} must be a "
+                f"{self.type.__name__}{rng}. Got {value!r} instead.",
+                key=name,
+            )
+        return value
+
+
+class SamplerStrategy(ABC):
+    """A black-box strategy: validated options in, an Optuna sampler out.
+
+    ``__init__`` only validates and stores options (scikit-learn style); :meth:`sampler` builds
+    the sampler for one run. Constraint values reach samplers through ``trial.constraints``
+    (Optuna >= 5 reads them there), so no ``constraints_func`` is passed.
+    """
+
+    name: ClassVar[str]
+    options: ClassVar[dict[str, Option]] = {}
+
+    def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            valid = ", ".join(self.options) or "(none)"
+            raise ConfigError(
+                f"strategy {self.name!r} has no option {unknown[0]!r}; its options: {valid}",
+                key=unknown[0],
+            )
+        self.params = {
+            k: opt.check(self.name, k, options.get(k, opt.default))
+            for k, opt in self.options.items()
+        }
+
+    @abstractmethod
+    def sampler(self, *, seed: int) -> BaseSampler:
+        """A fresh sampler; every random choice derives from ``seed``."""
+
+
+_strategies: Registry[SamplerStrategy] = Registry("strategy")
+
+
+def register_strategy(name: str) -> Callable[[type[SamplerStrategy]], type[SamplerStrategy]]:
+    return _strategies.register(name)
+
+
+def list_strategies() -> list[str]:
+    return _strategies.names()
+
+
+def get_strategy(name: str, **options: Any) -> SamplerStrategy:
+    return _strategies.get_class(name, key="strategy.name")(**options)

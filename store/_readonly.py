@@ -1,0 +1,144 @@
+"""Read-only SQL for ``cosearch query`` and ``Store.query``.
+
+Three locks, so a statement that would write is refused before it changes anything:
+SQLite files are opened a second time in read-only mode (``mode=ro``); every SQLite
+connection also gets ``PRAGMA query_only`` and an authorizer that allows reading only;
+PostgreSQL runs the statement in a ``READ ONLY`` transaction that is always rolled back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from cosearch.errors import QueryError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_ALLOWED_ACTIONS = {
+    sqlite3.SQLITE_SELECT,
+    sqlite3.SQLITE_READ,
+    sqlite3.SQLITE_FUNCTION,
+    getattr(sqlite3, "SQLITE_RECURSIVE", 33),
+}
+# pragmas that only report; a pragma with an argument (a setter) is always refused
+_READ_PRAGMAS = {
+    "table_info",
+    "table_xinfo",
+    "table_list",
+    "index_list",
+    "index_info",
+    "foreign_key_list",
+    "database_list",
+    "user_version",
+    "schema_version",
+    "page_count",
+    "page_size",
+    "compile_options",
+    "collation_list",
+    "function_list",
+    "pragma_list",
+}
+
+
+def _authorizer(action: int, arg1: Any, arg2: Any, dbname: Any, source: Any) -> int:
+    if action in _ALLOWED_ACTIONS:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA and arg2 is None and str(arg1).lower() in _READ_PRAGMAS:
+        return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
+
+
+def _frame(result: sa.CursorResult[Any]) -> pd.DataFrame:
+    import pandas as pd
+
+    if not result.returns_rows:
+        return pd.DataFrame()
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _reason(exc: Exception) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def _sqlite(raw: sqlite3.Connection, sql: str) -> pd.DataFrame:
+    import pandas as pd
+
+    raw.execute("PRAGMA query_only = 1")
+    raw.set_authorizer(_authorizer)
+    try:
+        cur = raw.execute(sql)
+        if cur.description is None:
+            return pd.DataFrame()
+        cols = [d[0] for d in cur.description]
+        return pd.DataFrame(cur.fetchall(), columns=cols)
+    except sqlite3.DatabaseError as exc:
+        msg = str(exc)
+        if (
+            "not authorized" in msg
+            or "readonly" in msg
+            or "query_only" in msg
+            or "read-only" in msg
+        ):
+            raise QueryError(
+                f"cosearch query is read-only; the statement was refused ({msg}) "
+                "and nothing was changed"
+            ) from exc
+        raise QueryError(f"SQL error: {msg}") from exc
+    except (sqlite3.Warning, sqlite3.ProgrammingError) as exc:
+        raise QueryError(f"SQL error: {exc}") from exc
+    finally:
+        raw.set_authorizer(None)
+        if raw.in_transaction:
+            raw.rollback()
+        raw.execute("PRAGMA query_only = 0")
+
+
+def run_readonly_query(url: str, engine: sa.Engine, sql: str) -> pd.DataFrame:
+    if not isinstance(sql, str) or not sql.strip():
+        raise QueryError("empty SQL statement")
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        db = u.database
+        if db and db != ":memory:" and not db.startswith("file:"):
+            import pathlib
+
+            uri = pathlib.Path(db).resolve().as_uri() + "?mode=ro"
+            raw = sqlite3.connect(uri, uri=True, timeout=30)
+            try:
+                return _sqlite(raw, sql)
+            finally:
+                raw.close()
+        # in-memory: the one shared connection, locked down for the statement
+        with engine.connect() as conn:
+            dbapi = conn.connection.dbapi_connection
+            assert isinstance(dbapi, sqlite3.Connection)
+            return _sqlite(dbapi, sql)
+    with engine.connect() as conn:
+        try:
+            if backend == "postgresql":
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            else:
+                head = sql.lstrip().split(None, 1)[0].lower()
+                if head not in ("select", "with", "show", "explain"):
+                    raise QueryError(
+                        f"cosearch query is read-only; {head.upper()} statements "
+                        "are refused on this database"
+                    )
+            return _frame(conn.exec_driver_sql(sql))
+        except sa.exc.DBAPIError as exc:
+            msg = _reason(exc)
+            if "read-only" in msg or "read only" in msg:
+                raise QueryError(
+                    f"cosearch query is read-only; the statement was refused "
+                    f"({msg}) and nothing was changed"
+                ) from exc
+            raise QueryError(f"SQL error: {msg}") from exc
+        finally:
+            conn.rollback()

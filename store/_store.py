@@ -1,0 +1,384 @@
+"""The Store: Optuna's RDB storage plus cosearch's tables on one SQLAlchemy engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from cosearch.errors import StoreInputError
+from cosearch.store import migrations, schema
+from cosearch.store._readonly import run_readonly_query
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cosearch.evaluate import Metrics
+    from cosearch.hwmodels import Accelerator
+    from cosearch.spaces import Architecture
+
+__all__ = ["Store", "open_store", "default_storage_url", "worker_id"]
+
+DEFAULT_URL = "sqlite:///cosearch.db"
+
+
+def default_storage_url() -> str:
+    """``$COSEARCH_STORAGE`` if set, else ``sqlite:///cosearch.db`` (in the working directory)."""
+    return os.environ.get("COSEARCH_STORAGE") or DEFAULT_URL
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process; recorded on every trial it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The file of a file-backed SQLite URL, None for in-memory or other databases."""
+    try:
+        u = make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreInputError(f"not a database URL: {url!r} ({exc})") from None
+    if u.get_backend_name() != "sqlite":
+        return None
+    db = u.database
+    if not db or db == ":memory:" or db.startswith("file::memory:"):
+        return None
+    return Path(db)
+
+
+class Store:
+    """One database holding Optuna's studies and cosearch's tables.
+
+    ``create=False`` refuses to create a new SQLite file, so read-only commands on a mistyped
+    path fail clearly instead of leaving an empty database behind.
+    """
+
+    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
+        self.url = url or default_storage_url()
+        path = _sqlite_path(self.url)
+        if path is not None:
+            if not create and not path.exists():
+                raise StoreInputError(
+                    f"no database at {path} (storage {self.url}); run "
+                    "`cosearch run CONFIG` first or pass --storage"
+                )
+            if create and not path.parent.exists():
+                raise StoreInputError(
+                    f"cannot create database {path}: folder {path.parent} does not exist"
+                )
+            if path.exists() and not os.access(path, os.R_OK):
+                raise StoreInputError(f"cannot read database {path}: permission denied")
+        try:
+            self.optuna_storage = optuna.storages.RDBStorage(
+                self.url, engine_kwargs=self._engine_kwargs()
+            )
+        except (
+            sa.exc.OperationalError,
+            sa.exc.ArgumentError,
+            sa.exc.NoSuchModuleError,
+            sa.exc.DatabaseError,
+            ValueError,
+            RuntimeError,
+        ) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise StoreInputError(f"cannot open storage {self.url}: {reason}") from exc
+        self.engine: sa.Engine = self.optuna_storage.engine
+        try:
+            migrations.upgrade(self.engine)
+        except sa.exc.OperationalError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise StoreInputError(f"cannot write storage {self.url}: {reason}") from exc
+
+    def _engine_kwargs(self) -> dict[str, Any]:
+        if make_url(self.url).get_backend_name() == "sqlite":
+            # several processes may share one file: wait for locks instead of failing at once
+            return {"connect_args": {"timeout": 60}}
+        return {"pool_pre_ping": True}
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def _begin(self) -> Any:
+        conn = self.engine.connect()
+        if self.is_sqlite:
+            # per connection, and only outside a transaction: hence the commit right after
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
+        return _Tx(conn)
+
+    def close(self) -> None:
+        self.optuna_storage.remove_session()
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- campaigns --------------------------------------------------------------------------
+    def campaign(self, name: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(sa.select(schema.campaigns).where(schema.campaigns.c.name == name))
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    def require_campaign(self, name: str) -> dict[str, Any]:
+        row = self.campaign(name)
+        if row is None:
+            names = self.campaign_names()
+            known = ", ".join(names) if names else "none yet"
+            raise StoreInputError(f"no campaign {name!r} in {self.url}; campaigns: {known}")
+        return row
+
+    def campaign_names(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(schema.campaigns.c.name).order_by(schema.campaigns.c.campaign_id)
+                ).scalars()
+            )
+
+    def add_campaign(
+        self,
+        name: str,
+        study_name: str,
+        config_toml: str,
+        config: Mapping[str, Any],
+        versions: Mapping[str, str],
+    ) -> int:
+        """Insert the campaign row (or return the existing one's id: creation races are fine)."""
+        existing = self.campaign(name)
+        if existing is not None:
+            return int(existing["campaign_id"])
+        try:
+            with self._begin() as conn:
+                res = conn.execute(
+                    schema.campaigns.insert().values(
+                        name=name,
+                        study_name=study_name,
+                        config_toml=config_toml,
+                        config_json=json.dumps(config, sort_keys=True),
+                        versions_json=json.dumps(versions, sort_keys=True),
+                        created_at=_now(),
+                    )
+                )
+                return int(res.inserted_primary_key[0])
+        except sa.exc.IntegrityError:
+            row = self.campaign(name)
+            if row is None:
+                raise
+            return int(row["campaign_id"])
+
+    # -- trials -----------------------------------------------------------------------------
+    def record_evaluation(
+        self,
+        trial_id: int,
+        campaign_id: int,
+        arch: Architecture,
+        onnx_bytes: bytes | None,
+        acc: Accelerator,
+        metrics: Metrics,
+    ) -> None:
+        """Write architecture, accelerator, the trial's link and its measurements atomically.
+
+        Architecture and accelerator rows are insert-or-ignore by digest; ``onnx_bytes`` may be
+        None when the caller knows the architecture row already exists.
+        """
+        with self._begin() as conn:
+            if onnx_bytes is not None:
+                self._insert_ignore(
+                    conn,
+                    schema.architectures,
+                    "digest",
+                    {
+                        "digest": arch.digest,
+                        "space": arch.space,
+                        "genotype_json": json.dumps(dict(arch.genotype), sort_keys=True),
+                        "onnx": onnx_bytes,
+                        "created_at": _now(),
+                    },
+                )
+            self._insert_ignore(
+                conn,
+                schema.accelerators,
+                "digest",
+                {
+                    "digest": acc.digest,
+                    "template": acc.template,
+                    "config_json": json.dumps(acc.params, sort_keys=True),
+                    "created_at": _now(),
+                },
+            )
+            conn.execute(
+                schema.evaluations.insert().values(
+                    trial_id=trial_id,
+                    campaign_id=campaign_id,
+                    architecture_digest=arch.digest,
+                    accelerator_digest=acc.digest,
+                    created_at=_now(),
+                )
+            )
+            conn.execute(
+                schema.measurements.insert(),
+                [
+                    {
+                        "trial_id": trial_id,
+                        "metric": name,
+                        "value": m.value,
+                        "source": m.source,
+                        "fidelity": m.fidelity,
+                        "seconds": m.seconds,
+                    }
+                    for name, m in metrics.items()
+                ],
+            )
+
+    def has_architecture(self, digest: str) -> bool:
+        with self.engine.connect() as conn:
+            return (
+                conn.execute(
+                    sa.select(schema.architectures.c.digest).where(
+                        schema.architectures.c.digest == digest
+                    )
+                ).first()
+                is not None
+            )
+
+    def _insert_ignore(
+        self, conn: sa.Connection, table: sa.Table, key: str, row: Mapping[str, Any]
+    ) -> None:
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            conn.execute(
+                sqlite_insert(table).values(**row).on_conflict_do_nothing(index_elements=[key])
+            )
+        elif dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            conn.execute(
+                pg_insert(table).values(**row).on_conflict_do_nothing(index_elements=[key])
+            )
+        else:  # portable fallback: check, then insert (a lost race raises IntegrityError)
+            exists = conn.execute(sa.select(table.c[key]).where(table.c[key] == row[key])).first()
+            if exists is None:
+                conn.execute(table.insert().values(**row))
+
+    def discard_evaluations(self, trial_ids: Iterable[int]) -> int:
+        """Delete the cosearch rows of trials that did not complete, then unreferenced
+        architectures and accelerators. Returns the number of evaluations removed."""
+        ids = list(trial_ids)
+        if not ids:
+            return 0
+        with self._begin() as conn:
+            conn.execute(
+                schema.measurements.delete().where(schema.measurements.c.trial_id.in_(ids))
+            )
+            n = conn.execute(
+                schema.evaluations.delete().where(schema.evaluations.c.trial_id.in_(ids))
+            ).rowcount
+            self._collect_garbage(conn)
+        return int(n or 0)
+
+    def _collect_garbage(self, conn: sa.Connection) -> None:
+        ev = schema.evaluations
+        conn.execute(
+            schema.architectures.delete().where(
+                ~sa.exists().where(ev.c.architecture_digest == schema.architectures.c.digest)
+            )
+        )
+        conn.execute(
+            schema.accelerators.delete().where(
+                ~sa.exists().where(ev.c.accelerator_digest == schema.accelerators.c.digest)
+            )
+        )
+
+    def evaluation(self, trial_id: int) -> dict[str, Any] | None:
+        """The trial's architecture and accelerator rows and its measurements."""
+        ev, ar, ac = schema.evaluations, schema.architectures, schema.accelerators
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(
+                        ev.c.trial_id,
+                        ev.c.campaign_id,
+                        ar.c.digest.label("arch_digest"),
+                        ar.c.space,
+                        ar.c.genotype_json,
+                        ar.c.onnx,
+                        ac.c.digest.label("acc_digest"),
+                        ac.c.template,
+                        ac.c.config_json,
+                    )
+                    .join(ar, ar.c.digest == ev.c.architecture_digest)
+                    .join(ac, ac.c.digest == ev.c.accelerator_digest)
+                    .where(ev.c.trial_id == trial_id)
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            ms = (
+                conn.execute(
+                    sa.select(schema.measurements)
+                    .where(schema.measurements.c.trial_id == trial_id)
+                    .order_by(schema.measurements.c.measurement_id)
+                )
+                .mappings()
+                .all()
+            )
+        out = dict(row)
+        out["genotype"] = json.loads(out.pop("genotype_json"))
+        out["accelerator"] = json.loads(out.pop("config_json"))
+        out["measurements"] = [dict(m) for m in ms]
+        return out
+
+    # -- queries ----------------------------------------------------------------------------
+    def query(self, sql: str) -> pd.DataFrame:
+        """Run one read-only SQL statement; a statement that writes raises QueryError and
+        changes nothing."""
+        return run_readonly_query(self.url, self.engine, sql)
+
+
+class _Tx:
+    """``with store._begin() as conn``: commit on success, roll back on error, always close."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sa.Connection:
+        self.conn.begin()
+        return self.conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None:
+                self.conn.commit()
+            else:
+                self.conn.rollback()
+        finally:
+            self.conn.close()
+
+
+def open_store(url: str | None = None, *, create: bool = True) -> Store:
+    """Open (and by default create) the store at ``url``; see :class:`Store`."""
+    return Store(url, create=create)

@@ -1,0 +1,153 @@
+"""cosearch's own tables, beside Optuna's untouched RDB schema (DESIGN.md section 5).
+
+Rows that describe a trial reference Optuna's ``trials.trial_id`` with ON DELETE CASCADE, so
+deleting a study through Optuna leaves no orphans. Nothing here is pickled: configs and
+genotypes are JSON, ONNX and tensors are bytes in their own formats.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# Optuna owns this table; it is declared here only so foreign keys can point at it.
+optuna_trials = sa.Table("trials", metadata, sa.Column("trial_id", sa.Integer, primary_key=True))
+
+schema_version = sa.Table(
+    "cosearch_schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.DateTime, nullable=False),
+)
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("campaign_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("study_name", sa.String(512), nullable=False),
+    sa.Column("config_toml", sa.Text, nullable=False),
+    sa.Column("config_json", sa.Text, nullable=False),
+    sa.Column("versions_json", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+architectures = sa.Table(
+    "architectures",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("space", sa.String(64), nullable=False),
+    sa.Column("genotype_json", sa.Text, nullable=False),
+    # structure-only ONNX: weights are graph inputs with shapes, no data (a few KB)
+    sa.Column("onnx", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+accelerators = sa.Table(
+    "accelerators",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("template", sa.String(64), nullable=False),
+    sa.Column("config_json", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+evaluations = sa.Table(
+    "evaluations",
+    metadata,
+    sa.Column(
+        "trial_id",
+        sa.Integer,
+        sa.ForeignKey("trials.trial_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "campaign_id",
+        sa.Integer,
+        sa.ForeignKey("campaigns.campaign_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column(
+        "architecture_digest", sa.String(64), sa.ForeignKey("architectures.digest"), nullable=False
+    ),
+    sa.Column(
+        "accelerator_digest", sa.String(64), sa.ForeignKey("accelerators.digest"), nullable=False
+    ),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+measurements = sa.Table(
+    "measurements",
+    metadata,
+    sa.Column("measurement_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "trial_id",
+        sa.Integer,
+        sa.ForeignKey("evaluations.trial_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("metric", sa.String(64), nullable=False, index=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("source", sa.String(256), nullable=False),
+    sa.Column("fidelity", sa.Float, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.UniqueConstraint("trial_id", "metric", "source", name="uq_measurement"),
+)
+
+layer_costs = sa.Table(
+    "layer_costs",
+    metadata,
+    sa.Column("model", sa.String(64), primary_key=True),
+    sa.Column("model_version", sa.String(32), primary_key=True),
+    sa.Column("layer_digest", sa.String(64), primary_key=True),
+    sa.Column("accelerator_digest", sa.String(64), primary_key=True),
+    sa.Column("layer_json", sa.Text, nullable=False),
+    sa.Column("cost_json", sa.Text, nullable=False),
+)
+
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("checkpoint_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "campaign_id",
+        sa.Integer,
+        sa.ForeignKey("campaigns.campaign_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("strategy", sa.String(64), nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("meta_json", sa.Text, nullable=False),
+    # torch.save of tensors only; read back with torch.load(weights_only=True)
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("campaign_id", "strategy", "step", name="uq_checkpoint"),
+)
+
+predictors = sa.Table(
+    "predictors",
+    metadata,
+    sa.Column("predictor_id", sa.String(128), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("training_ref", sa.Text, nullable=False),
+    sa.Column("params_json", sa.Text, nullable=False),
+    sa.Column("scores_json", sa.Text, nullable=False),
+    sa.Column("weights", sa.LargeBinary, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+#: the tables cosearch creates (Optuna's ``trials`` is not among them)
+OWN_TABLES = (
+    schema_version,
+    campaigns,
+    architectures,
+    accelerators,
+    evaluations,
+    measurements,
+    layer_costs,
+    checkpoints,
+    predictors,
+)

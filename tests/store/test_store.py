@@ -1,0 +1,175 @@
+"""The store: Optuna's schema plus ours, on a file and in memory; read-only queries."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import optuna
+import pytest
+import sqlalchemy as sa
+
+from cosearch import Campaign, load_config, open_store
+from cosearch.errors import QueryError, StoreInputError
+from cosearch.store import migrations
+
+
+@pytest.mark.parametrize("kind", ["file", "memory"])
+def test_campaign_writes_every_table(kind, make_config, tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}" if kind == "file" else "sqlite://"
+    cfg = load_config(make_config(trials=12))
+    campaign = Campaign.from_config(cfg, storage=url)
+    summary = campaign.run()
+    assert summary.completed == 12
+    store = campaign.store
+    counts = store.query(
+        "SELECT (SELECT COUNT(*) FROM evaluations) AS ev, "
+        "(SELECT COUNT(*) FROM measurements) AS ms, "
+        "(SELECT COUNT(*) FROM architectures) AS ar, "
+        "(SELECT COUNT(*) FROM accelerators) AS ac, "
+        "(SELECT COUNT(*) FROM campaigns) AS ca"
+    ).iloc[0]
+    assert counts.ev == 12 and counts.ca == 1
+    assert 1 <= counts.ar <= 12 and 1 <= counts.ac <= 12
+    # every metric of every trial is stored with its source
+    df = store.query(
+        "SELECT metric, source FROM measurements WHERE trial_id = "
+        "(SELECT MIN(trial_id) FROM evaluations)"
+    )
+    sources = dict(zip(df.metric, df.source))
+    assert sources["accuracy"] == "benchmark:nb201/cifar10"
+    assert sources["latency_ms"].startswith("analytical:systolic/")
+    # architectures carry a loadable, structure-only ONNX graph
+    from cosearch.spaces.onnx_io import model_from_bytes
+
+    blob = store.query("SELECT onnx FROM architectures LIMIT 1").onnx[0]
+    model = model_from_bytes(blob)
+    assert len(model.graph.initializer) == 0 and len(blob) < 200_000
+    # the same database is a plain Optuna study
+    study = optuna.load_study(study_name=cfg.name, storage=store.optuna_storage)
+    assert len(study.trials) == 12
+
+
+def test_schema_version_recorded_and_idempotent(db_url):
+    store = open_store(db_url)
+    with store.engine.connect() as conn:
+        assert migrations.current_version(conn) == migrations.LATEST
+    assert migrations.upgrade(store.engine) == migrations.LATEST  # second run: nothing to do
+    store.close()
+
+
+def test_newer_schema_is_refused(db_url):
+    store = open_store(db_url)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO cosearch_schema_version VALUES (99, '2030-01-01')")
+    store.close()
+    with pytest.raises(Exception, match="newer than this cosearch"):
+        open_store(db_url)
+
+
+def test_read_commands_do_not_create_databases(tmp_path):
+    with pytest.raises(StoreInputError, match="no database"):
+        open_store(f"sqlite:///{tmp_path / 'typo.db'}", create=False)
+    assert not (tmp_path / "typo.db").exists()
+
+
+def test_unwritable_location(tmp_path):
+    with pytest.raises(StoreInputError, match="does not exist"):
+        open_store(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")
+
+
+def test_bad_url():
+    with pytest.raises(StoreInputError):
+        open_store("notadialect://x")
+
+
+@pytest.fixture
+def filled(make_config, db_url):
+    campaign = Campaign.from_config(load_config(make_config(trials=5)), storage=db_url)
+    campaign.run()
+    campaign.store.close()
+    return db_url
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM measurements",
+        "UPDATE trials SET state = 'FAIL'",
+        "DROP TABLE campaigns",
+        "INSERT INTO campaigns (name) VALUES ('x')",
+        "CREATE TABLE evil (x INTEGER)",
+        "PRAGMA user_version = 7",
+        "ATTACH DATABASE '/tmp/evil.db' AS evil",
+        "VACUUM",
+    ],
+)
+def test_query_refuses_writes_and_changes_nothing(filled, sql, tmp_path):
+    path = filled.removeprefix("sqlite:///")
+    before = open(path, "rb").read()
+    store = open_store(filled, create=False)
+    with pytest.raises(QueryError):
+        store.query(sql)
+    store.close()
+    assert open(path, "rb").read() == before
+
+
+def test_query_reads(filled):
+    store = open_store(filled, create=False)
+    df = store.query(
+        "SELECT m.metric, COUNT(*) AS n FROM measurements m GROUP BY m.metric ORDER BY m.metric"
+    )
+    assert set(df.metric) >= {"accuracy", "latency_ms", "energy_mj", "area_mm2"}
+    assert (df.n == 5).all()
+    # colons and percent signs inside literals are plain SQL, not bind parameters
+    df = store.query("SELECT COUNT(*) AS n FROM measurements WHERE source LIKE 'benchmark:%'")
+    assert df.n[0] == 5
+    with pytest.raises(QueryError, match="SQL error"):
+        store.query("SELEC nonsense")
+    # a refused statement leaves the shared connection usable for writes by the store
+    with pytest.raises(QueryError):
+        store.query("DELETE FROM measurements")
+    store.close()
+
+
+def test_query_on_memory_store_is_read_only(make_config):
+    campaign = Campaign.from_config(load_config(make_config(trials=3)), storage="sqlite://")
+    campaign.run()
+    with pytest.raises(QueryError):
+        campaign.store.query("DELETE FROM measurements")
+    assert campaign.store.query("SELECT COUNT(*) AS n FROM measurements").n[0] > 0
+    campaign.run(5)  # the store still writes after a refused query
+    assert campaign.count() == 5
+
+
+def test_measurements_reference_existing_trials(filled):
+    path = filled.removeprefix("sqlite:///")
+    con = sqlite3.connect(path)
+    orphans = con.execute(
+        "SELECT COUNT(*) FROM measurements m LEFT JOIN trials t "
+        "ON t.trial_id = m.trial_id WHERE t.trial_id IS NULL"
+    ).fetchone()[0]
+    fk = con.execute("PRAGMA foreign_key_check").fetchall()
+    con.close()
+    assert orphans == 0 and fk == []
+
+
+def test_insert_ignore_by_digest(filled):
+    store = open_store(filled, create=False)
+    n = store.query("SELECT COUNT(*) AS n, COUNT(DISTINCT digest) AS d FROM architectures")
+    assert n.n[0] == n.d[0]
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT digest FROM accelerators")).fetchall()
+    assert len(rows) == len({r[0] for r in rows})
+    store.close()
+
+
+def test_determinism_same_seed_same_trials(make_config, tmp_path):
+    def params(url):
+        c = Campaign.from_config(load_config(make_config(trials=8, strategy="nsga2")), storage=url)
+        c.run()
+        return [t.params for t in c.trials()], np.array([t.values for t in c.trials()])
+
+    p1, v1 = params(f"sqlite:///{tmp_path / 'a.db'}")
+    p2, v2 = params(f"sqlite:///{tmp_path / 'b.db'}")
+    assert p1 == p2 and np.array_equal(v1, v2)

@@ -1,0 +1,211 @@
+"""Campaign runs, resumes, and survives SIGKILL with exactly the requested COMPLETE trials."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from cosearch import Campaign, load_config
+from cosearch.errors import ConfigError
+
+from .conftest import ROOT
+
+
+def test_run_and_resume_counts_complete_trials(make_config, db_url):
+    cfg = load_config(make_config(trials=10, strategy="nsga2"))
+    c = Campaign.from_config(cfg, storage=db_url)
+    assert c.run(6).completed == 6
+    c2 = Campaign.from_config(cfg, storage=db_url)  # a fresh process would do the same
+    s = c2.run()
+    assert s.completed == 10 and s.ran == 4
+    numbers = [t.number for t in c2.trials()]
+    assert numbers == list(range(10))
+    # resuming continues the sampler's sequence instead of replaying the first trials
+    params = [tuple(sorted(t.params.items())) for t in c2.trials()]
+    assert params[6:] != params[:4]
+
+
+def test_trials_carry_metrics_sources_and_constraints(make_config, db_url):
+    c = Campaign.from_config(load_config(make_config(trials=8)), storage=db_url)
+    c.run()
+    study = optuna.load_study(study_name="t", storage=db_url)
+    assert study.metric_names == ["accuracy", "latency_ms", "energy_mj"]
+    for t in study.trials:
+        assert t.state == TrialState.COMPLETE
+        assert set(t.params) >= {"net.edge_1_0", "hw.pe_rows", "hw.dataflow"}
+        assert t.user_attrs["sources"]["accuracy"] == "benchmark:nb201/cifar10"
+        assert t.user_attrs["sources"]["energy_mj"].startswith("analytical:systolic/")
+        assert t.values[0] == t.user_attrs["metrics"]["accuracy"]
+        cons = t.system_attrs["constraints"]
+        area = t.user_attrs["metrics"]["area_mm2"]
+        assert cons[0] == pytest.approx(area - 4.0)
+    for t in c.pareto():
+        assert all(v <= 0 for v in t.system_attrs["constraints"])
+
+
+def test_pareto_is_nondominated_and_feasible(make_config, db_url):
+    c = Campaign.from_config(load_config(make_config(trials=40)), storage=db_url)
+    c.run()
+    front = c.pareto()
+    assert front
+    feasible = [
+        t
+        for t in c.trials((TrialState.COMPLETE,))
+        if all(v <= 0 for v in t.system_attrs["constraints"])
+    ]
+    for f in front:
+        for t in feasible:
+            better_eq = (
+                t.values[0] >= f.values[0]
+                and t.values[1] <= f.values[1]
+                and t.values[2] <= f.values[2]
+            )
+            strictly = (
+                t.values[0] > f.values[0] or t.values[1] < f.values[1] or t.values[2] < f.values[2]
+            )
+            assert not (better_eq and strictly)
+
+
+def test_changed_config_is_refused_not_mixed(make_config, db_url, tmp_path):
+    Campaign.from_config(load_config(make_config(trials=3)), storage=db_url).run()
+    other = make_config(trials=3, strategy="nsga2")  # same name, other strategy
+    c = Campaign.from_config(load_config(other), storage=db_url)
+    with pytest.raises(ConfigError, match="different strategy"):
+        c.run()
+
+
+def _count(path, state):
+    con = sqlite3.connect(path, timeout=30)
+    try:
+        return con.execute("SELECT COUNT(*) FROM trials WHERE state = ?", (state,)).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_ends_with_exact_complete_count(make_config, tmp_path):
+    trials = 60
+    cfg = make_config(name="kill", trials=trials, strategy="nsga2")
+    db = tmp_path / "kill.db"
+    url = f"sqlite:///{db}"
+    cmd = [sys.executable, "-m", "cosearch.cli", "run", str(cfg), "--storage", url, "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    deadline = time.time() + 120
+    while _count(db, "COMPLETE") < 15:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.time() < deadline
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    complete_at_kill = _count(db, "COMPLETE")
+    assert complete_at_kill < trials
+
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    con = sqlite3.connect(db)
+    states = dict(con.execute("SELECT state, COUNT(*) FROM trials GROUP BY state").fetchall())
+    assert states.get("COMPLETE") == trials
+    assert states.get("RUNNING", 0) == 0
+    # the trial that was running at the kill (if the kill landed inside one) is marked
+    failed = con.execute(
+        "SELECT a.value_json FROM trials t JOIN trial_user_attributes a ON a.trial_id = "
+        "t.trial_id WHERE t.state = 'FAIL' AND a.key = 'fail_reason'"
+    ).fetchall()
+    assert states.get("FAIL", 0) == len(failed) <= 1
+    assert all("interrupted" in f[0] for f in failed)
+    # no orphans: every cosearch row belongs to a COMPLETE trial, every digest is referenced
+    q = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+    assert (
+        q(
+            "SELECT COUNT(*) FROM evaluations e JOIN trials t USING (trial_id) "
+            "WHERE t.state != 'COMPLETE'"
+        )
+        == 0
+    )
+    assert q("SELECT COUNT(*) FROM evaluations") == trials
+    assert (
+        q(
+            "SELECT COUNT(*) FROM measurements m LEFT JOIN evaluations e USING (trial_id) "
+            "WHERE e.trial_id IS NULL"
+        )
+        == 0
+    )
+    assert (
+        q(
+            "SELECT COUNT(*) FROM architectures a WHERE NOT EXISTS (SELECT 1 FROM "
+            "evaluations e WHERE e.architecture_digest = a.digest)"
+        )
+        == 0
+    )
+    assert (
+        q(
+            "SELECT COUNT(*) FROM accelerators a WHERE NOT EXISTS (SELECT 1 FROM "
+            "evaluations e WHERE e.accelerator_digest = a.digest)"
+        )
+        == 0
+    )
+    con.close()
+    assert "Pareto front" in done.stdout
+
+
+def test_running_trial_of_dead_worker_is_marked_and_not_counted(make_config, db_url):
+    """A trial left RUNNING by a killed worker (mid-evaluation, rows already written) is
+    marked FAIL with a reason on resume, its cosearch rows are dropped, and it is not counted."""
+    import socket
+
+    cfg = load_config(make_config(trials=4))
+    c = Campaign.from_config(cfg, storage=db_url)
+    c.run(2)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid is now free: a dead worker
+    from cosearch.store._optuna_compat import study_storage
+
+    storage = study_storage(c.study)
+    trial, trial_id = c._new_trial(c.study)
+    storage.set_trial_user_attr(trial_id, "worker", f"{socket.gethostname()}:{dead.pid}")
+    params = {
+        n: d.choices[0] if hasattr(d, "choices") else d.low for n, d in c.distributions.items()
+    }
+    arch, acc = c.network.build(params), c.hardware.build(params)
+    from cosearch.spaces.onnx_io import model_to_bytes, strip_weights
+
+    c.store.record_evaluation(
+        trial_id,
+        c.campaign_id,
+        arch,
+        model_to_bytes(strip_weights(arch.onnx())),
+        acc,
+        c.evaluator.evaluate(arch, acc).metrics,
+    )
+
+    c2 = Campaign.from_config(cfg, storage=db_url)
+    s = c2.run()
+    assert s.interrupted_marked == 1 and s.completed == 4
+    t = c2.study.trials[trial.number]
+    assert t.state == TrialState.FAIL
+    assert (
+        "interrupted" in t.user_attrs["fail_reason"]
+        and str(dead.pid) in t.user_attrs["fail_reason"]
+    )
+    assert c2.store.evaluation(trial_id) is None
+    assert c2.count() == 4
+
+
+def test_live_workers_trials_are_left_alone(make_config, db_url):
+    cfg = load_config(make_config(trials=2))
+    c = Campaign.from_config(cfg, storage=db_url)
+    c.run(1)
+    _, trial_id = c._new_trial(c.study)  # RUNNING, owned by this (live) process
+    assert Campaign.from_config(cfg, storage=db_url).mark_interrupted() == 0
+    assert c.study.trials[-1].state == TrialState.RUNNING
+    assert trial_id

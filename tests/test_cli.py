@@ -1,0 +1,218 @@
+"""The `cosearch` command end to end: outputs and exit codes (0 ok, 2 bad input, 1 other)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from .conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def campaign_db(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    from .conftest import QUICK_TOML
+
+    cfg = d / "c.toml"
+    cfg.write_text(QUICK_TOML.format(name="cli", trials=15, seed=3, strategy="random"))
+    url = f"sqlite:///{d / 'cli.db'}"
+    r = run_cli("run", str(cfg), "--storage", url, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "Pareto front of 'cli'" in r.stdout
+    return d, url, cfg
+
+
+def test_run_prints_front_table(campaign_db):
+    d, url, cfg = campaign_db
+    r = run_cli("run", str(cfg), "--storage", url, "--no-progress")  # resume: nothing to do
+    assert r.returncode == 0
+    assert "15 trials complete (0 new" in r.stderr
+    header = [line for line in r.stdout.splitlines() if line.startswith("trial")][0]
+    for col in ("accuracy", "latency_ms", "energy_mj", "area_mm2", "architecture"):
+        assert col in header
+
+
+def test_status(campaign_db):
+    _, url, _ = campaign_db
+    r = run_cli("status", "--storage", url, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    (info,) = json.loads(r.stdout)
+    assert info["name"] == "cli" and info["trials"]["COMPLETE"] == 15
+    r = run_cli("status", "cli", "--storage", url)
+    assert r.returncode == 0 and "objectives: accuracy (maximize)" in r.stdout
+
+
+def test_pareto_formats(campaign_db):
+    _, url, _ = campaign_db
+    js = run_cli("pareto", "cli", "--storage", url, "--format", "json")
+    rows = json.loads(js.stdout)
+    assert rows and all({"trial", "accuracy", "latency_ms", "energy_mj"} <= set(r) for r in rows)
+    cs = run_cli("pareto", "cli", "--storage", url, "--format", "csv")
+    parsed = list(csv.DictReader(io.StringIO(cs.stdout)))
+    assert [int(r["trial"]) for r in parsed] == [r["trial"] for r in rows]
+
+
+def test_show_and_export(campaign_db, tmp_path):
+    _, url, _ = campaign_db
+    r = run_cli("show", "cli", "3", "--storage", url, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    metrics = {m["metric"]: m for m in info["measurements"]}
+    assert metrics["accuracy"]["source"] == "benchmark:nb201/cifar10"
+    assert info["layers"] and sum(lc["macs"] for lc in info["layers"]) == metrics["macs"]["value"]
+    out = tmp_path / "m.onnx"
+    r = run_cli("export", "cli", "3", "--onnx", str(out), "--storage", url)
+    assert r.returncode == 0, r.stderr
+    model = onnx.load(str(out))
+    onnx.checker.check_model(model, full_check=True)
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    y = sess.run(None, {sess.get_inputs()[0].name: np.zeros((1, 3, 32, 32), np.float32)})[0]
+    assert y.shape == (1, 10)
+    r = run_cli("show", "cli", "3", "--storage", url)
+    assert "per-layer costs" in r.stdout and "benchmark:nb201/cifar10" in r.stdout
+
+
+def test_query_read_and_refused_write(campaign_db):
+    _, url, _ = campaign_db
+    r = run_cli(
+        "query", "SELECT COUNT(*) AS n FROM evaluations", "--storage", url, "--format", "json"
+    )
+    assert r.returncode == 0 and json.loads(r.stdout) == [{"n": 15}]
+    path = url.removeprefix("sqlite:///")
+    before = open(path, "rb").read()
+    r = run_cli("query", "DELETE FROM measurements", "--storage", url)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "read-only" in r.stderr
+    assert open(path, "rb").read() == before
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["run", "missing.toml"], "not found"),
+        (["status", "--storage", "sqlite:////nonexistent/dir/x.db"], "no database"),
+        (["pareto", "nope"], "no campaign 'nope'"),
+        (["show", "cli", "999"], "no trial 999"),
+        (["frobnicate"], "invalid choice"),
+        (["pareto", "cli", "--format", "xml"], "invalid choice"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(campaign_db, args, needle):
+    _, url, _ = campaign_db
+    if "--storage" not in args and args[0] != "frobnicate":
+        args = [*args, "--storage", url]
+    r = run_cli(*args)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stderr.count("\n") == 1 and needle in r.stderr, r.stderr
+
+
+def test_bad_config_exit_2_names_line(tmp_path):
+    p = tmp_path / "bad.toml"
+    from .conftest import QUICK_TOML
+
+    p.write_text(
+        QUICK_TOML.format(name="b", trials=5, seed=0, strategy="random").replace(
+            '"area_mm2 <= 4"', '"area <= 4"'
+        )
+    )
+    r = run_cli("run", str(p), "--storage", f"sqlite:///{tmp_path / 'b.db'}")
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {p}:13:")
+    assert not (tmp_path / "b.db").exists()
+
+
+def test_debug_shows_traceback(tmp_path):
+    r = run_cli("--debug", "run", str(tmp_path / "missing.toml"))
+    assert r.returncode == 2 and "Traceback" in r.stderr
+
+
+def test_listings():
+    for what, needle in (("spaces", "nb201"), ("strategies", "nsga2"), ("hwmodels", "systolic")):
+        r = run_cli(what)
+        assert r.returncode == 0 and needle in r.stdout
+
+
+def test_dashboard_serves_the_store(campaign_db):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    _, url, _ = campaign_db
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cosearch.cli",
+            "dashboard",
+            "cli",
+            "--storage",
+            url,
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.time() + 60
+        body = None
+        while time.time() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/studies", timeout=5
+                ) as resp:
+                    body = json.loads(resp.read())
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                time.sleep(0.3)
+        assert body is not None
+        (study,) = body["study_summaries"]
+        assert study["study_name"] == "cli"
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/api/studies/{study['study_id']}", timeout=10
+        ) as r:
+            detail = json.loads(r.read())
+        assert len(detail["trials"]) == 15
+        assert detail["objective_names"] == ["accuracy", "latency_ms", "energy_mj"]
+        # constraint values reach the dashboard (it greys out infeasible trials)
+        assert all(len(t["constraints"]) == 2 for t in detail["trials"])
+        keys = {a["key"] for a in detail["trials"][0]["user_attrs"]}
+        assert {"metrics", "sources", "architecture", "accelerator", "worker"} <= keys
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_quickstart_200_trials_open_in_plain_optuna(tmp_path):
+    """The README's main job: 200 COMPLETE trials that plain Optuna reads back in full."""
+    import optuna
+
+    from .conftest import ROOT
+
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    r = run_cli(
+        "run", str(ROOT / "examples" / "quickstart.toml"), "--storage", url, "--no-progress"
+    )
+    assert r.returncode == 0, r.stderr
+    assert "200 trials complete (200 new, 0 failed)" in r.stderr
+    assert "Pareto front of 'quickstart'" in r.stdout
+    study = optuna.load_study(study_name="quickstart", storage=url)
+    assert len(study.trials) == 200
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    for t in study.trials:
+        assert len(t.params) == 15 and len(t.values) == 3
+        assert set(t.user_attrs["sources"]) >= {"accuracy", "latency_ms", "energy_mj", "area_mm2"}
+    # the Pareto front honours the area constraint
+    front = study.best_trials
+    assert front and all(t.user_attrs["metrics"]["area_mm2"] <= 4 for t in front)
