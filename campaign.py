@@ -29,6 +29,7 @@ from cosearch.spaces import get_hardware_space, get_space
 from cosearch.spaces.onnx_io import model_to_bytes, strip_weights
 from cosearch.store import Store, open_store, worker_id
 from cosearch.store._optuna_compat import study_storage
+from cosearch.store.layer_cache import LayerCostCache
 
 __all__ = ["Campaign", "RunSummary", "CONSTRAINTS_KEY"]
 
@@ -91,6 +92,11 @@ class Campaign:
         self.evaluator = Evaluator(
             self.network, self.hardware, accuracy=config.accuracy_source, cost=config.cost_source
         )
+        persist = config.layer_cache == "store" or (
+            config.layer_cache == "auto" and self.evaluator.cost_model.persist_layer_costs
+        )
+        if persist:
+            self.evaluator.cost_cache = LayerCostCache(store)
         self.strategy = get_strategy(config.strategy, **config.strategy_options)
         self.distributions = {**self.network.distributions(), **self.hardware.distributions()}
         self._study: optuna.Study | None = None

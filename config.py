@@ -94,6 +94,8 @@ class CampaignConfig:
     hardware_ranges: Mapping[str, Any] = field(default_factory=dict)
     accuracy_source: str | None = None
     cost_source: str = "analytical:systolic"
+    #: "memory" (per process), "store" (also the layer_costs table), "auto" (the model decides)
+    layer_cache: str = "auto"
     strategy: str = "random"
     strategy_options: Mapping[str, Any] = field(default_factory=dict)
     storage: str | None = None
@@ -260,7 +262,7 @@ def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
             "objectives", '[objectives] needs at least one metric, e.g. accuracy = "maximize"'
         )
 
-    r.table("evaluate", ("accuracy", "cost"))
+    r.table("evaluate", ("accuracy", "cost", "layer_cache"))
     accuracy = r.get(
         "evaluate.accuracy",
         None,
@@ -273,6 +275,15 @@ def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
         types=str,
         what='a cost source such as "analytical:systolic"',
     )
+
+    layer_cache = r.get(
+        "evaluate.layer_cache", "auto", types=str, what='"auto", "memory" or "store"'
+    )
+    if layer_cache not in ("auto", "memory", "store"):
+        raise r.error(
+            "evaluate.layer_cache",
+            f'evaluate.layer_cache must be "auto", "memory" or "store"; got {layer_cache!r}',
+        )
 
     strat_tbl = r.table("strategy")
     strategy = r.get("strategy.name", "random", types=str, what="a strategy name")
@@ -290,6 +301,7 @@ def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
         hardware_ranges=hw_ranges,
         accuracy_source=accuracy,
         cost_source=cost,
+        layer_cache=layer_cache,
         strategy=strategy,
         strategy_options=strategy_options,
         storage=storage,

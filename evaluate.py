@@ -11,10 +11,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cosearch.errors import ConfigError
 from cosearch.hwmodels import Accelerator, Cost, Layer, extract_layers, get_cost_model
 from cosearch.spaces import Architecture, HardwareSpace, NetworkSpace
+
+if TYPE_CHECKING:
+    from cosearch.store.layer_cache import LayerCostCache
 
 __all__ = ["Measurement", "Metrics", "Evaluation", "Evaluator"]
 
@@ -93,6 +97,7 @@ class Evaluator:
         accuracy: str | None,
         cost: str,
         layer_cache_size: int = 4096,
+        cost_cache: LayerCostCache | None = None,
     ) -> None:
         self.network = network
         self.hardware = hardware
@@ -118,6 +123,7 @@ class Evaluator:
                 f"{hardware.name!r}; it takes {', '.join(self.cost_model.templates)}",
                 key="cost",
             )
+        self.cost_cache = cost_cache
         self._layers: OrderedDict[str, list[Layer]] = OrderedDict()
         self._layer_cache_size = layer_cache_size
 
@@ -146,7 +152,10 @@ class Evaluator:
             )
         t0 = time.perf_counter()
         layers = self.layers(arch)
-        cost = self.cost_model.evaluate(layers, acc)
+        if self.cost_cache is not None:
+            cost = self.cost_cache.evaluate(self.cost_model, layers, acc)
+        else:
+            cost = self.cost_model.evaluate(layers, acc)
         seconds = time.perf_counter() - t0
         src = self.cost_model.source
         for name, value in cost.metrics().items():

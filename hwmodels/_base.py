@@ -12,7 +12,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -280,6 +280,10 @@ class CostModel(ABC):
     version: ClassVar[str] = "v1"
     #: accelerator templates this model understands
     templates: ClassVar[tuple[str, ...]] = ()
+    #: whether campaigns keep this model's layer costs in the store's ``layer_costs`` table by
+    #: default. Worth it only for models slower per layer than a database round trip: for the
+    #: analytical systolic model a store lookup costs ~3x recomputing (benchmarks/README.md).
+    persist_layer_costs: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._cached: Callable[[Layer, Accelerator], LayerCost] = lru_cache(maxsize=65536)(
@@ -305,25 +309,32 @@ class CostModel(ABC):
         return []
 
     def evaluate(self, layers: Iterable[Layer], acc: Accelerator) -> Cost:
+        """The network's cost: memoized layer costs, summed by :meth:`combine`."""
         layers = list(layers)
+        self.check_template(acc)
+        return self.combine(layers, [self._cached(layer, acc) for layer in layers], acc)
+
+    def check_template(self, acc: Accelerator) -> None:
         if self.templates and acc.template not in self.templates:
             raise ValueError(
                 f"cost model {self.name!r} takes accelerators of template(s) "
                 f"{', '.join(self.templates)}; got {acc.template!r}"
             )
+
+    def combine(
+        self, layers: Sequence[Layer], costs: Sequence[LayerCost], acc: Accelerator
+    ) -> Cost:
+        """Sum per-layer costs (computed or read from a cache) into the network's Cost."""
         per_layer = []
-        for layer in layers:
-            lc = self._cached(layer, acc)
+        for layer, lc in zip(layers, costs, strict=True):
             if layer.name or layer.op_type:
-                lc = LayerCost(**{**lc.__dict__, "name": layer.name, "kind": layer.kind})
+                lc = replace(lc, name=layer.name, kind=layer.kind)
             per_layer.append(lc)
         cycles = sum(lc.latency_cycles for lc in per_layer)
-        compute = sum(lc.compute_cycles for lc in per_layer)
-        macs = sum(lc.macs for lc in per_layer)
         busy = sum(lc.utilization * lc.latency_cycles for lc in per_layer)
         clock = self.clock_mhz(acc)
         return Cost(
-            compute_cycles=compute,
+            compute_cycles=sum(lc.compute_cycles for lc in per_layer),
             latency_cycles=cycles,
             latency_ms=cycles / (clock * 1e3),
             energy_mj=sum(lc.energy_pj for lc in per_layer) * 1e-9,
@@ -331,7 +342,7 @@ class CostModel(ABC):
             sram_bytes=sum(lc.sram_bytes for lc in per_layer),
             dram_bytes=sum(lc.dram_bytes for lc in per_layer),
             utilization=busy / cycles if cycles else 0.0,
-            macs=macs,
+            macs=sum(lc.macs for lc in per_layer),
             per_layer=tuple(per_layer),
             violations=tuple(self.check(layers, acc)),
         )

@@ -250,6 +250,26 @@ class Store:
                 ],
             )
 
+    def put_layer_costs(self, rows: list[dict[str, Any]]) -> None:
+        """Insert-or-ignore rows of the layer-cost cache (see store/layer_cache.py)."""
+        t = schema.layer_costs
+        keys = ["model", "model_version", "layer_digest", "accelerator_digest"]
+        with self._begin() as conn:
+            dialect = self.engine.dialect.name
+            if dialect in ("sqlite", "postgresql"):
+                if dialect == "sqlite":
+                    from sqlalchemy.dialects.sqlite import insert
+                else:
+                    from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+                conn.execute(insert(t).on_conflict_do_nothing(index_elements=keys), rows)
+            else:
+                for row in rows:
+                    exists = conn.execute(
+                        sa.select(t.c.model).where(*[t.c[k] == row[k] for k in keys])
+                    ).first()
+                    if exists is None:
+                        conn.execute(t.insert().values(**row))
+
     def has_architecture(self, digest: str) -> bool:
         with self.engine.connect() as conn:
             return (
