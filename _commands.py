@@ -82,6 +82,44 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    import optuna
+
+    from cosearch.campaign import Campaign
+    from cosearch.config import load_config
+    from cosearch.store import open_store
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.heartbeat <= 0 or args.grace <= args.heartbeat:
+        raise CosearchInputError(
+            f"--grace ({args.grace}) must exceed --heartbeat ({args.heartbeat}) > 0"
+        )
+    opts = {"heartbeat_s": args.heartbeat, "grace_s": args.grace}
+    store = open_store(args.storage, create=args.config is not None)
+    if store.campaign(args.name) is not None:
+        store.close()
+        campaign = Campaign.from_store(args.name, storage=args.storage, **opts)
+    elif args.config is not None:
+        cfg = load_config(args.config)
+        if cfg.name != args.name:
+            raise CosearchInputError(
+                f"--config {args.config} defines campaign {cfg.name!r}, not {args.name!r}"
+            )
+        campaign = Campaign(cfg, store, **opts)
+    else:
+        store.require_campaign(args.name)  # raises with the list of campaigns
+        raise AssertionError("unreachable")
+    target = args.trials or campaign.config.trials
+    summary = campaign.run(target, progress=args.progress)
+    print(
+        f"worker done: {summary.ran} trials completed here, {summary.failed} failed, "
+        f"{summary.interrupted_marked} stale recovered; campaign at "
+        f"{summary.completed}/{target}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 # -- read-side commands ---------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace) -> int:
     with _store(args) as store:
@@ -369,3 +407,50 @@ def cmd_hwmodels(args: argparse.Namespace) -> int:
             }
         )
     return _listing(rows, args.format)
+
+
+# -- hardware -------------------------------------------------------------------------------
+def cmd_hw(args: argparse.Namespace) -> int:
+    if args.hw_command != "eval":
+        raise CosearchInputError("usage: cosearch hw eval MODEL.onnx --accelerator SPEC")
+    from cosearch.hwmodels import evaluate_model
+    from cosearch.spaces.onnx_io import load_onnx
+
+    kwargs = {} if args.batch is None else {"batch": args.batch}
+    model = load_onnx(args.model, **kwargs)
+    result = evaluate_model(model, args.accelerator, cost_model=args.cost_model)
+    if args.format == "json":
+        _out(json.dumps(result, indent=2, default=str))
+        return 0
+    _out(f"{args.model} on {result['accelerator']} ({result['source']})")
+    keys = [
+        k
+        for k in (
+            "latency_ms",
+            "latency_cycles",
+            "compute_cycles",
+            "energy_mj",
+            "area_mm2",
+            "utilization",
+            "macs",
+            "spread_ms",
+        )
+        if k in result
+    ]
+    _out(format_table(["metric", "value"], [{"metric": k, "value": result[k]} for k in keys]))
+    if result.get("violations"):
+        _out("violations: " + "; ".join(result["violations"]))
+    if result.get("layers"):
+        cols = [
+            "name",
+            "kind",
+            "macs",
+            "compute_cycles",
+            "latency_cycles",
+            "energy_pj",
+            "dram_bytes",
+            "utilization",
+        ]
+        _out("\nper-layer costs:")
+        _out(format_table(cols, result["layers"]))
+    return 0

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.metadata
-import os
-import socket
 import sys
 import time
 import warnings
@@ -21,6 +18,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from cosearch._pareto import IncrementalFront
 from cosearch._report import CONSTRAINTS_KEY, is_feasible, pareto_trials
+from cosearch._workers import (
+    DEFAULT_GRACE_S,
+    DEFAULT_INTERVAL_S,
+    Heartbeat,
+    claim_trial,
+    recover_stale,
+)
 from cosearch.config import CampaignConfig, load_config
 from cosearch.errors import ConfigError, CosearchError, CosearchInputError
 from cosearch.evaluate import Evaluator
@@ -28,6 +32,7 @@ from cosearch.search import get_strategy
 from cosearch.spaces import get_hardware_space, get_space
 from cosearch.spaces.onnx_io import model_to_bytes, strip_weights
 from cosearch.store import Store, open_store, worker_id
+from cosearch.store._locks import store_lock
 from cosearch.store._optuna_compat import study_storage
 from cosearch.store.layer_cache import LayerCostCache
 
@@ -66,16 +71,6 @@ class RunSummary:
     seconds: float
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Campaign:
     """One co-design campaign: a named Optuna study in a store, plus what scores its trials.
 
@@ -84,9 +79,20 @@ class Campaign:
     spaces, objectives, sources or strategy) is refused rather than mixed.
     """
 
-    def __init__(self, config: CampaignConfig, store: Store) -> None:
+    def __init__(
+        self,
+        config: CampaignConfig,
+        store: Store,
+        *,
+        heartbeat_s: float = DEFAULT_INTERVAL_S,
+        grace_s: float = DEFAULT_GRACE_S,
+        poll_s: float = 0.5,
+    ) -> None:
         self.config = config
         self.store = store
+        self.heartbeat_s = heartbeat_s
+        self.grace_s = grace_s
+        self.poll_s = poll_s
         self.network = get_space(config.network, **config.network_options)
         self.hardware = get_hardware_space(config.hardware, **config.hardware_ranges)
         self.evaluator = Evaluator(
@@ -105,15 +111,28 @@ class Campaign:
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: CampaignConfig, storage: str | None = None) -> Campaign:
+    def from_config(
+        cls, config: CampaignConfig, storage: str | None = None, **options: float
+    ) -> Campaign:
         """``storage`` wins over the config's ``storage`` key, which wins over
-        ``$COSEARCH_STORAGE``, which wins over ``sqlite:///cosearch.db``."""
+        ``$COSEARCH_STORAGE``, which wins over ``sqlite:///cosearch.db``. ``options`` are
+        ``heartbeat_s``, ``grace_s`` and ``poll_s``."""
         url = storage or config.storage
-        return cls(config, open_store(url))
+        return cls(config, open_store(url), **options)
 
     @classmethod
-    def from_toml(cls, path: str | Path, storage: str | None = None) -> Campaign:
-        return cls.from_config(load_config(path), storage=storage)
+    def from_toml(cls, path: str | Path, storage: str | None = None, **options: float) -> Campaign:
+        return cls.from_config(load_config(path), storage=storage, **options)
+
+    @classmethod
+    def from_store(cls, name: str, storage: str | None = None, **options: float) -> Campaign:
+        """Join an existing campaign: its configuration is read back from the store."""
+        from cosearch.config import parse_config
+
+        store = open_store(storage, create=False)
+        row = store.require_campaign(name)
+        config = parse_config(row["config_toml"], path=f"<campaign {name} in {store.url}>")
+        return cls(config, store, **options)
 
     @property
     def name(self) -> str:
@@ -181,32 +200,13 @@ class Campaign:
 
     # -- recovery ---------------------------------------------------------------------------
     def mark_interrupted(self) -> int:
-        """Mark RUNNING trials of dead workers on this host FAIL and drop their cosearch rows.
+        """Mark stale RUNNING trials FAIL, drop their cosearch rows and queue one retry each.
 
-        A worker is dead when its recorded ``host:pid`` is this host and that pid no longer
-        exists. Trials of other hosts are left to their own workers (or to heartbeats).
-        Returns the number of trials marked.
+        Stale means: the worker's ``host:pid`` is on this host and the pid is gone, or its
+        heartbeat is older than the grace period (see _workers.py). Returns how many.
         """
-        host = socket.gethostname()
-        storage = study_storage(self.study)
-        stale: list[FrozenTrial] = []
-        for t in self.trials((TrialState.RUNNING,)):
-            w = str(t.user_attrs.get("worker", ""))
-            w_host, _, w_pid = w.rpartition(":")
-            if w_host == host and w_pid.isdigit() and not _pid_alive(int(w_pid)):
-                stale.append(t)
-        study_id = self._study_id()
-        ids = []
-        for t in stale:
-            tid = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
-            who = t.user_attrs["worker"]
-            storage.set_trial_user_attr(
-                tid, "fail_reason", f"interrupted: worker {who} died before the trial finished"
-            )
-            storage.set_trial_state_values(tid, TrialState.FAIL)
-            ids.append(tid)
-        self.store.discard_evaluations(ids)
-        return len(ids)
+        with store_lock(self.store.engine, self.store.url, f"cosearch-claim:{self.name}"):
+            return recover_stale(self.study, self.store, grace_s=self.grace_s)
 
     # -- running ----------------------------------------------------------------------------
     def run(
@@ -218,37 +218,66 @@ class Campaign:
     ) -> RunSummary:
         """Run until the campaign has ``n_trials`` COMPLETE trials (default: the config's).
 
-        Resuming is the same call: interrupted trials of dead workers are marked FAIL first
-        and do not count. Raises CosearchError after MAX_CONSECUTIVE_FAILURES failures in a
-        row.
+        Resuming is the same call, and so is joining as one of many workers: each trial slot
+        is claimed under a store lock, so all workers together stop at exactly ``n_trials``
+        COMPLETE trials. Stale trials of dead workers are marked FAIL (and retried once) and
+        do not count. Raises CosearchError after MAX_CONSECUTIVE_FAILURES failures in a row.
         """
         target = self.config.trials if n_trials is None else int(n_trials)
         if target < 1:
             raise ConfigError(f"--trials must be >= 1; got {target}", key="trials")
         t0 = time.perf_counter()
         study = self.study
-        marked = self.mark_interrupted()
         all_trials = self.trials()
-        done = sum(t.state == TrialState.COMPLETE for t in all_trials)
         # seeded by the campaign seed and the history length: a resumed run continues the
         # sequence instead of replaying the first trials
         seed = int(np.random.SeedSequence([self.config.seed, len(all_trials)]).generate_state(1)[0])
+        attach = getattr(self.strategy, "attach", None)
+        if attach is not None:  # strategies that checkpoint learned state (search/marl.py)
+            attach(self.store, self.campaign_id)
         study.sampler = self.strategy.sampler(seed=seed)
         front = IncrementalFront(self.config.directions)
+        done = 0
         for t in all_trials:
-            if t.state == TrialState.COMPLETE and is_feasible(t):
-                front.add(t.values)
+            if t.state == TrialState.COMPLETE:
+                done += 1
+                if is_feasible(t):
+                    front.add(t.values)
         bar = self._progress(done, target) if progress else None
-        ran = failed = streak = 0
+        me = worker_id()
+        heartbeat = Heartbeat(self.store, me, self.heartbeat_s)
+        ran = failed = streak = marked = 0
+
+        def recovered(n: int) -> None:
+            nonlocal marked
+            marked += n
+
         try:
-            while done < target:
-                trial = self._run_one(study)
+            while True:
+                claim = claim_trial(
+                    study, self.store, target, me, grace_s=self.grace_s, on_recovered=recovered
+                )
+                if bar is not None and claim.complete != bar.n:
+                    bar.update(claim.complete - bar.n)
+                if claim.state == "done":
+                    done = claim.complete
+                    break
+                if claim.state == "wait":  # the remaining slots are running elsewhere
+                    time.sleep(self.poll_s)
+                    continue
+                assert claim.trial_id is not None
+                heartbeat.begin(claim.trial_id)
+                try:
+                    trial = self._run_one(study, claim.trial_id)
+                finally:
+                    heartbeat.end(claim.trial_id)
                 if trial.state == TrialState.COMPLETE:
-                    done += 1
                     ran += 1
                     streak = 0
                     if is_feasible(trial):
                         front.add(trial.values)
+                    if bar is not None:
+                        bar.update(1)
                 else:
                     failed += 1
                     streak += 1
@@ -258,9 +287,9 @@ class Campaign:
                 if callback is not None:
                     callback(trial)
                 if bar is not None:
-                    bar.update(1 if trial.state == TrialState.COMPLETE else 0)
                     bar.set_postfix_str(self._postfix(front, failed), refresh=False)
         finally:
+            heartbeat.close()
             if bar is not None:
                 bar.close()
         return RunSummary(done, ran, failed, marked, time.perf_counter() - t0)
@@ -287,29 +316,9 @@ class Campaign:
             parts.append(f"failed={failed}")
         return " ".join(parts)
 
-    def _new_trial(self, study: optuna.Study) -> tuple[optuna.Trial, int]:
-        # The trial row is created with its worker already recorded (one transaction), so a
-        # kill at any later point leaves a RUNNING trial that resume can attribute.
+    def _run_one(self, study: optuna.Study, trial_id: int) -> FrozenTrial:
         storage = study_storage(study)
-        template = FrozenTrial(
-            number=-1,
-            state=TrialState.RUNNING,
-            value=None,
-            datetime_start=dt.datetime.now(),
-            datetime_complete=None,
-            params={},
-            distributions={},
-            user_attrs={"worker": worker_id()},
-            system_attrs={},
-            intermediate_values={},
-            trial_id=-1,
-        )
-        trial_id = storage.create_new_trial(self._study_id(), template_trial=template)
-        return optuna.Trial(study, trial_id), trial_id
-
-    def _run_one(self, study: optuna.Study) -> FrozenTrial:
-        storage = study_storage(study)
-        trial, trial_id = self._new_trial(study)
+        trial = optuna.Trial(study, trial_id)
         try:
             params = {
                 name: _suggest(trial, name, dist) for name, dist in self.distributions.items()

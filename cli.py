@@ -59,6 +59,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _storage_arg(p)
 
+    p = sub.add_parser("worker", help="join a campaign as one more worker")
+    p.add_argument("name")
+    p.add_argument(
+        "--config",
+        metavar="CONFIG.toml",
+        default=None,
+        help="create the campaign from this file if the store lacks it",
+    )
+    p.add_argument(
+        "--trials",
+        type=int,
+        default=None,
+        help="COMPLETE trials to reach (default: the campaign's)",
+    )
+    p.add_argument("--progress", action="store_true", help="show a progress bar")
+    p.add_argument(
+        "--heartbeat",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="heartbeat interval of running trials (default 10)",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a running trial without a heartbeat for this long is failed and retried (default 60)",
+    )
+    _storage_arg(p)
+
     p = sub.add_parser("status", help="campaigns with trial counts by state and front size")
     p.add_argument("name", nargs="?")
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -96,6 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     _storage_arg(p)
+
+    p = sub.add_parser("hw", help="hardware cost of any ONNX model")
+    hw_sub = p.add_subparsers(dest="hw_command", parser_class=_Parser, metavar="HWCOMMAND")
+    p = hw_sub.add_parser("eval", help="evaluate MODEL.onnx on an accelerator")
+    p.add_argument("model", metavar="MODEL.onnx")
+    p.add_argument(
+        "--accelerator",
+        required=True,
+        metavar="TEMPLATE[:key=value,...]",
+        help="e.g. systolic:pe_rows=32,pe_cols=32,dataflow=os or measured:cpu",
+    )
+    p.add_argument("--cost-model", default=None, help="default: the template's own model")
+    p.add_argument("--batch", type=int, default=None, help="fix a symbolic batch dimension")
+    p.add_argument("--format", choices=("table", "json"), default="table")
 
     for what in ("spaces", "strategies", "hwmodels"):
         p = sub.add_parser(what, help=f"list the registered {what}")

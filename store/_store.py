@@ -20,6 +20,7 @@ from cosearch.store._readonly import run_readonly_query
 
 if TYPE_CHECKING:
     import pandas as pd
+    import torch
 
     from cosearch.evaluate import Metrics
     from cosearch.hwmodels import Accelerator
@@ -96,7 +97,7 @@ class Store:
             raise StoreInputError(f"cannot open storage {self.url}: {reason}") from exc
         self.engine: sa.Engine = self.optuna_storage.engine
         try:
-            migrations.upgrade(self.engine)
+            migrations.upgrade(self.engine, self.url)
         except sa.exc.OperationalError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise StoreInputError(f"cannot write storage {self.url}: {reason}") from exc
@@ -371,6 +372,91 @@ class Store:
         out["accelerator"] = json.loads(out.pop("config_json"))
         out["measurements"] = [dict(m) for m in ms]
         return out
+
+    # -- checkpoints (learned strategy state) -------------------------------------------------
+    def save_checkpoint(
+        self,
+        campaign_id: int,
+        strategy: str,
+        step: int,
+        meta: Mapping[str, Any],
+        tensors: Mapping[str, torch.Tensor],
+        *,
+        keep: int | None = None,
+    ) -> bool:
+        """Store ``tensors`` (``torch.save`` bytes) and ``meta`` (JSON) as checkpoint ``step``.
+
+        Insert-or-ignore on (campaign, strategy, step): when several workers save the same
+        step, the first one's stays. ``keep`` deletes all but the ``keep`` highest steps of
+        this campaign and strategy. Returns True when this call inserted the row.
+        """
+        import io
+
+        import torch
+
+        buf = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in tensors.items()}, buf)
+        row = {
+            "campaign_id": campaign_id,
+            "strategy": strategy,
+            "step": int(step),
+            "meta_json": json.dumps(meta, sort_keys=True),
+            "payload": buf.getvalue(),
+            "created_at": _now(),
+        }
+        t = schema.checkpoints
+        where = (t.c.campaign_id == campaign_id, t.c.strategy == strategy)
+        dialect = self.engine.dialect.name
+        with self._begin() as conn:
+            if dialect in ("sqlite", "postgresql"):
+                if dialect == "sqlite":
+                    from sqlalchemy.dialects.sqlite import insert
+                else:
+                    from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+                res = conn.execute(
+                    insert(t)
+                    .values(**row)
+                    .on_conflict_do_nothing(index_elements=["campaign_id", "strategy", "step"])
+                )
+                inserted = bool(res.rowcount)
+            else:  # portable fallback: check, then insert (a lost race raises IntegrityError)
+                exists = conn.execute(
+                    sa.select(t.c.step).where(*where, t.c.step == int(step))
+                ).first()
+                inserted = exists is None
+                if inserted:
+                    conn.execute(t.insert().values(**row))
+            if keep is not None:
+                steps = conn.execute(
+                    sa.select(t.c.step).where(*where).order_by(t.c.step.desc())
+                ).scalars()
+                old = list(steps)[keep:]
+                if old:
+                    conn.execute(t.delete().where(*where, t.c.step.in_(old)))
+        return inserted
+
+    def load_checkpoint(
+        self, campaign_id: int, strategy: str, step: int | None = None
+    ) -> tuple[int, dict[str, Any], dict[str, torch.Tensor]] | None:
+        """``(step, meta, tensors)`` of the given (default: the latest) checkpoint, or None.
+
+        Tensors are read with ``torch.load(weights_only=True)``: nothing else is unpickled.
+        """
+        import io
+
+        import torch
+
+        t = schema.checkpoints
+        q = sa.select(t.c.step, t.c.meta_json, t.c.payload).where(
+            t.c.campaign_id == campaign_id, t.c.strategy == strategy
+        )
+        q = q.where(t.c.step == int(step)) if step is not None else q
+        with self.engine.connect() as conn:
+            row = conn.execute(q.order_by(t.c.step.desc()).limit(1)).first()
+        if row is None:
+            return None
+        tensors = torch.load(io.BytesIO(row.payload), weights_only=True)
+        return int(row.step), json.loads(row.meta_json), dict(tensors)
 
     # -- queries ----------------------------------------------------------------------------
     def query(self, sql: str) -> pd.DataFrame:

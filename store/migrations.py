@@ -20,12 +20,17 @@ Migration = Callable[[sa.Connection], None]
 
 def _v1_initial(conn: sa.Connection) -> None:
     for table in schema.OWN_TABLES:  # creates each table's indexes with it
-        if table is not schema.schema_version:
+        if table not in (schema.schema_version, schema.heartbeats):
             table.create(conn, checkfirst=True)
+
+
+def _v2_heartbeats(conn: sa.Connection) -> None:
+    schema.heartbeats.create(conn, checkfirst=True)
 
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _v1_initial),
+    (2, "worker heartbeats", _v2_heartbeats),
 ]
 LATEST = MIGRATIONS[-1][0]
 
@@ -37,8 +42,19 @@ def current_version(conn: sa.Connection) -> int:
     return int(v or 0)
 
 
-def upgrade(engine: sa.Engine) -> int:
-    """Bring the schema to :data:`LATEST`; returns the version found before."""
+def upgrade(engine: sa.Engine, url: str | None = None) -> int:
+    """Bring the schema to :data:`LATEST`; returns the version found before.
+
+    Workers starting together serialize here (see store/_locks.py)."""
+    if url is not None:
+        from cosearch.store._locks import store_lock
+
+        with store_lock(engine, url, "cosearch-migrations"):
+            return _upgrade(engine)
+    return _upgrade(engine)
+
+
+def _upgrade(engine: sa.Engine) -> int:
     with engine.begin() as conn:
         schema.schema_version.create(conn, checkfirst=True)
     with engine.begin() as conn:

@@ -139,6 +139,21 @@ predictors = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
 )
 
+# one row per RUNNING trial's worker; beat_at uses the database's clock, so workers on
+# machines with skewed clocks still agree on staleness
+heartbeats = sa.Table(
+    "heartbeats",
+    metadata,
+    sa.Column(
+        "trial_id",
+        sa.Integer,
+        sa.ForeignKey("trials.trial_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("worker", sa.String(256), nullable=False),
+    sa.Column("beat_at", sa.DateTime, nullable=False, server_default=sa.func.current_timestamp()),
+)
+
 #: the tables cosearch creates (Optuna's ``trials`` is not among them)
 OWN_TABLES = (
     schema_version,
@@ -150,4 +165,5 @@ OWN_TABLES = (
     layer_costs,
     checkpoints,
     predictors,
+    heartbeats,
 )

@@ -75,3 +75,64 @@ def run_cli(
         env=full_env,
         timeout=timeout,
     )
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """A PostgreSQL server for the scale-out tests: $COSEARCH_TEST_PG_URL (CI starts one), or
+    a throwaway one started here by .ci/pg.sh. Outside CI a missing server skips the tests
+    with the reason; in CI it fails them."""
+    url = os.environ.get("COSEARCH_TEST_PG_URL")
+    proc_dir = None
+    if not url:
+        import tempfile
+
+        # under /tmp itself: the server runs as the postgres user, which cannot enter
+        # pytest's per-user temporary folders
+        proc_dir = Path(tempfile.mkdtemp(prefix="cosearch-pg-"))
+        r = subprocess.run(
+            [
+                "bash",
+                str(ROOT / ".ci" / "pg.sh"),
+                "start",
+                str(proc_dir),
+                os.environ.get("COSEARCH_TEST_PG_PORT", "55439"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if r.returncode != 0:
+            msg = f"no PostgreSQL server could be started: {r.stderr.strip()[-300:]}"
+            if os.environ.get("CI"):
+                pytest.fail(msg)
+            pytest.skip(msg)
+        url = r.stdout.strip().splitlines()[-1]
+    yield url
+    if proc_dir is not None:
+        import shutil
+
+        subprocess.run(
+            ["bash", str(ROOT / ".ci" / "pg.sh"), "stop", str(proc_dir)],
+            capture_output=True,
+            timeout=120,
+        )
+        shutil.rmtree(proc_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """A fresh, empty database on the test server for one test."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    base, _, _ = pg_server.rpartition("/")
+    yield f"{base}/{name}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()

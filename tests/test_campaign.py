@@ -160,27 +160,31 @@ def test_sigkill_then_resume_ends_with_exact_complete_count(make_config, tmp_pat
 
 def test_running_trial_of_dead_worker_is_marked_and_not_counted(make_config, db_url):
     """A trial left RUNNING by a killed worker (mid-evaluation, rows already written) is
-    marked FAIL with a reason on resume, its cosearch rows are dropped, and it is not counted."""
+    marked FAIL with a reason on resume, its cosearch rows are dropped, it is not counted, and
+    its parameters are retried once."""
     import socket
+
+    from cosearch._workers import claim_trial
 
     cfg = load_config(make_config(trials=4))
     c = Campaign.from_config(cfg, storage=db_url)
     c.run(2)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # its pid is now free: a dead worker
-    from cosearch.store._optuna_compat import study_storage
-
-    storage = study_storage(c.study)
-    trial, trial_id = c._new_trial(c.study)
-    storage.set_trial_user_attr(trial_id, "worker", f"{socket.gethostname()}:{dead.pid}")
+    claim = claim_trial(c.study, c.store, 10, f"{socket.gethostname()}:{dead.pid}")
+    trial = optuna.Trial(c.study, claim.trial_id)
     params = {
         n: d.choices[0] if hasattr(d, "choices") else d.low for n, d in c.distributions.items()
     }
+    from cosearch.campaign import _suggest
+
+    for n, d in c.distributions.items():
+        params[n] = _suggest(trial, n, d)
     arch, acc = c.network.build(params), c.hardware.build(params)
     from cosearch.spaces.onnx_io import model_to_bytes, strip_weights
 
     c.store.record_evaluation(
-        trial_id,
+        claim.trial_id,
         c.campaign_id,
         arch,
         model_to_bytes(strip_weights(arch.onnx())),
@@ -197,15 +201,42 @@ def test_running_trial_of_dead_worker_is_marked_and_not_counted(make_config, db_
         "interrupted" in t.user_attrs["fail_reason"]
         and str(dead.pid) in t.user_attrs["fail_reason"]
     )
-    assert c2.store.evaluation(trial_id) is None
+    assert c2.store.evaluation(claim.trial_id) is None
     assert c2.count() == 4
+    retried = [x for x in c2.study.trials if x.user_attrs.get("retry_of") == trial.number]
+    assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE
+    assert retried[0].params == t.params
+
+
+def test_stale_heartbeat_from_another_host_is_recovered(make_config, db_url):
+    """A worker on another machine that stopped beating is recovered after the grace."""
+    from cosearch._workers import claim_trial
+
+    cfg = load_config(make_config(trials=3))
+    c = Campaign.from_config(cfg, storage=db_url, grace_s=2.0)
+    c.run(1)
+    claim = claim_trial(c.study, c.store, 3, "elsewhere:123")
+    with c.store.engine.begin() as conn:
+        from cosearch.store import schema
+
+        conn.execute(
+            schema.heartbeats.insert().values(trial_id=claim.trial_id, worker="elsewhere:123")
+        )
+    assert c.mark_interrupted() == 0  # fresh heartbeat: alive
+    time.sleep(3.5)  # > grace + SQLite's one-second CURRENT_TIMESTAMP resolution
+    assert c.mark_interrupted() == 1
+    t = [x for x in c.trials() if x.number == 1][0]
+    assert t.state == TrialState.FAIL and "no heartbeat" in t.user_attrs["fail_reason"]
 
 
 def test_live_workers_trials_are_left_alone(make_config, db_url):
+    from cosearch._workers import claim_trial
+    from cosearch.store import worker_id
+
     cfg = load_config(make_config(trials=2))
     c = Campaign.from_config(cfg, storage=db_url)
     c.run(1)
-    _, trial_id = c._new_trial(c.study)  # RUNNING, owned by this (live) process
+    claim = claim_trial(c.study, c.store, 2, worker_id())  # RUNNING, owned by this process
     assert Campaign.from_config(cfg, storage=db_url).mark_interrupted() == 0
     assert c.study.trials[-1].state == TrialState.RUNNING
-    assert trial_id
+    assert claim.state == "run"

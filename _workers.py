@@ -1,0 +1,238 @@
+"""What lets many workers share one campaign: slot claims, heartbeats, stale-trial recovery.
+
+A worker claims a trial slot under a store lock (store/_locks.py): it counts COMPLETE and
+RUNNING trials and only starts a trial while their sum is below the campaign's target, so N
+workers end with exactly the target number of COMPLETE trials. A queued retry (WAITING) is
+taken before a new trial is created.
+
+Each RUNNING trial has a heartbeat row that its worker's thread refreshes every
+``interval_s`` using the database clock. A RUNNING trial is stale when its worker is on this
+host and its pid is gone (seen at once), or its heartbeat is older than ``grace_s`` (any
+host), or it has no heartbeat and started more than ``grace_s`` ago. Stale trials are marked
+FAIL with a reason, their cosearch rows are dropped, and their parameters are queued once for
+another worker to retry (Optuna's ``enqueue_trial``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+import sqlalchemy as sa
+from optuna.trial import FrozenTrial, TrialState
+
+from cosearch.store import Store, schema
+from cosearch.store._locks import store_lock
+from cosearch.store._optuna_compat import study_storage
+
+__all__ = ["Heartbeat", "Claim", "claim_trial", "recover_stale", "pid_alive"]
+
+DEFAULT_INTERVAL_S = 10.0
+DEFAULT_GRACE_S = 60.0
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Heartbeat:
+    """A daemon thread refreshing ``heartbeats.beat_at`` for the current trial."""
+
+    def __init__(self, store: Store, worker: str, interval_s: float = DEFAULT_INTERVAL_S) -> None:
+        self.store = store
+        self.worker = worker
+        self.interval_s = interval_s
+        self._trial_id: int | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def begin(self, trial_id: int) -> None:
+        with self.store.engine.begin() as conn:
+            conn.execute(schema.heartbeats.insert().values(trial_id=trial_id, worker=self.worker))
+        with self._lock:
+            self._trial_id = trial_id
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._loop, name="cosearch-heartbeat", daemon=True
+            )
+            self._thread.start()
+
+    def end(self, trial_id: int) -> None:
+        with self._lock:
+            self._trial_id = None
+        with self.store.engine.begin() as conn:
+            conn.execute(schema.heartbeats.delete().where(schema.heartbeats.c.trial_id == trial_id))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            with self._lock:
+                tid = self._trial_id
+            if tid is None:
+                continue
+            try:
+                with self.store.engine.begin() as conn:
+                    conn.execute(
+                        schema.heartbeats.update()
+                        .where(schema.heartbeats.c.trial_id == tid)
+                        .values(beat_at=sa.func.current_timestamp())
+                    )
+            except sa.exc.OperationalError:
+                pass  # a busy database: the next beat comes in interval_s
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.interval_s + 1)
+
+
+def _stale_reasons(
+    store: Store, running: list[FrozenTrial], ids: dict[int, int], grace_s: float
+) -> dict[int, str]:
+    """trial number -> why it is stale, for the RUNNING trials given."""
+    if not running:
+        return {}
+    host = socket.gethostname()
+    hb = schema.heartbeats
+    with store.engine.connect() as conn:
+        now = conn.execute(sa.select(sa.func.current_timestamp())).scalar_one()
+        beats = dict(
+            conn.execute(
+                sa.select(hb.c.trial_id, hb.c.beat_at).where(
+                    hb.c.trial_id.in_([ids[t.number] for t in running])
+                )
+            ).all()
+        )
+    if isinstance(now, str):  # SQLite returns text
+        now = dt.datetime.fromisoformat(now)
+    now = now.replace(tzinfo=None)
+    out: dict[int, str] = {}
+    for t in running:
+        who = str(t.user_attrs.get("worker", ""))
+        w_host, _, w_pid = who.rpartition(":")
+        if w_host == host and w_pid.isdigit() and not pid_alive(int(w_pid)):
+            out[t.number] = f"interrupted: worker {who} died before the trial finished"
+            continue
+        beat = beats.get(ids[t.number])
+        if isinstance(beat, str):
+            beat = dt.datetime.fromisoformat(beat)
+        if beat is not None:
+            age = (now - beat.replace(tzinfo=None)).total_seconds()
+            if age > grace_s:
+                out[t.number] = (
+                    f"interrupted: worker {who or '?'} sent no heartbeat for "
+                    f"{age:.0f} s (grace {grace_s:.0f} s)"
+                )
+        elif t.datetime_start is not None:
+            age = (dt.datetime.now() - t.datetime_start).total_seconds()
+            if age > grace_s:
+                out[t.number] = f"interrupted: trial has no heartbeat and started {age:.0f} s ago"
+    return out
+
+
+def recover_stale(
+    study: optuna.Study, store: Store, *, grace_s: float = DEFAULT_GRACE_S, retry: bool = True
+) -> int:
+    """Mark stale RUNNING trials FAIL (with a reason), drop their rows, queue one retry each.
+
+    Returns how many trials were marked. Call it under the claim lock.
+    """
+    storage = study_storage(study)
+    study_id = storage.get_study_id_from_name(study.study_name)
+    running = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+    ids = {
+        t.number: storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        for t in running
+    }
+    reasons = _stale_reasons(store, running, ids, grace_s)
+    marked = []
+    for t in running:
+        if t.number not in reasons:
+            continue
+        tid = ids[t.number]
+        storage.set_trial_user_attr(tid, "fail_reason", reasons[t.number])
+        if not storage.set_trial_state_values(tid, TrialState.FAIL):
+            continue
+        marked.append(tid)
+        if retry and "retry_of" not in t.user_attrs and t.params:
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+    store.discard_evaluations(marked)
+    if marked:
+        with store.engine.begin() as conn:
+            conn.execute(schema.heartbeats.delete().where(schema.heartbeats.c.trial_id.in_(marked)))
+    return len(marked)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Outcome of a claim: a trial to run, or why not (``done`` or ``wait``)."""
+
+    trial_id: int | None
+    complete: int
+    running: int
+    state: str  # "run", "done", "wait"
+
+
+def claim_trial(
+    study: optuna.Study,
+    store: Store,
+    target: int,
+    worker: str,
+    *,
+    grace_s: float = DEFAULT_GRACE_S,
+    on_recovered: Callable[[int], Any] | None = None,
+) -> Claim:
+    """Start a trial (RUNNING, with ``worker`` recorded) if the campaign needs one more."""
+    storage = study_storage(study)
+    study_id = storage.get_study_id_from_name(study.study_name)
+    with store_lock(store.engine, store.url, f"cosearch-claim:{study.study_name}"):
+        n = recover_stale(study, store, grace_s=grace_s)
+        if n and on_recovered is not None:
+            on_recovered(n)
+        trials = storage.get_all_trials(
+            study_id,
+            deepcopy=False,
+            states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING),
+        )
+        complete = sum(t.state == TrialState.COMPLETE for t in trials)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        if complete >= target:
+            return Claim(None, complete, running, "done")
+        if complete + running >= target:
+            return Claim(None, complete, running, "wait")
+        waiting = [t for t in trials if t.state == TrialState.WAITING]
+        trial_id = None
+        for t in sorted(waiting, key=lambda t: t.number):
+            tid = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+            if storage.set_trial_state_values(tid, TrialState.RUNNING):
+                storage.set_trial_user_attr(tid, "worker", worker)
+                trial_id = tid
+                break
+        if trial_id is None:
+            template = FrozenTrial(
+                number=-1,
+                state=TrialState.RUNNING,
+                value=None,
+                datetime_start=dt.datetime.now(),
+                datetime_complete=None,
+                params={},
+                distributions={},
+                user_attrs={"worker": worker},
+                system_attrs={},
+                intermediate_values={},
+                trial_id=-1,
+            )
+            trial_id = storage.create_new_trial(study_id, template_trial=template)
+        return Claim(trial_id, complete, running + 1, "run")

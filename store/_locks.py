@@ -1,0 +1,65 @@
+"""Cross-process mutual exclusion for the few store operations that must not interleave.
+
+Used around schema migrations and around claiming a trial slot (so that N workers never
+start more trials than a campaign needs). The lock lives where the database lives:
+
+- SQLite file: ``fcntl.flock`` on ``<db>.lock`` beside the database (SQLite is one machine);
+- in-memory SQLite: a process-wide ``threading.Lock`` (the database is one process);
+- PostgreSQL: a session-level advisory lock (``pg_advisory_lock``) on a dedicated connection,
+  held across the statements other connections run meanwhile;
+- anything else: no lock (documented: use SQLite or PostgreSQL for several workers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+_memory_locks: dict[str, threading.Lock] = {}
+_guard = threading.Lock()
+
+
+def _key64(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def store_lock(engine: sa.Engine, url: str, name: str) -> Iterator[None]:
+    """Hold the lock called ``name`` for this store while the block runs."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        db = u.database
+        if not db or db == ":memory:" or db.startswith("file::memory:"):
+            with _guard:
+                lock = _memory_locks.setdefault(f"{id(engine)}:{name}", threading.Lock())
+            with lock:
+                yield
+            return
+        import fcntl
+
+        path = Path(db).with_name(Path(db).name + ".lock")
+        with open(path, "a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return
+    if engine.dialect.name == "postgresql":
+        key = _key64(name)
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+        return
+    yield
