@@ -27,8 +27,8 @@ from cosearch._workers import (
 )
 from cosearch.config import CampaignConfig, load_config
 from cosearch.errors import ConfigError, CosearchError, CosearchInputError
-from cosearch.evaluate import Evaluator
-from cosearch.search import get_strategy
+from cosearch.evaluate import Evaluator, Measurement
+from cosearch.search import SamplerStrategy, WeightSharingStrategy, get_strategy
 from cosearch.spaces import get_hardware_space, get_space
 from cosearch.spaces.onnx_io import model_to_bytes, strip_weights
 from cosearch.store import Store, open_store, worker_id
@@ -232,6 +232,13 @@ class Campaign:
         # seeded by the campaign seed and the history length: a resumed run continues the
         # sequence instead of replaying the first trials
         seed = int(np.random.SeedSequence([self.config.seed, len(all_trials)]).generate_state(1)[0])
+        if isinstance(self.strategy, WeightSharingStrategy):
+            from cosearch._context import SearchContext
+
+            ctx = SearchContext(self, target, seed, progress=progress, callback=callback)
+            self.strategy.run(ctx)
+            return ctx.summary(time.perf_counter() - t0)
+        assert isinstance(self.strategy, SamplerStrategy)
         attach = getattr(self.strategy, "attach", None)
         if attach is not None:  # strategies that checkpoint learned state (search/marl.py)
             attach(self.store, self.campaign_id)
@@ -316,7 +323,15 @@ class Campaign:
             parts.append(f"failed={failed}")
         return " ".join(parts)
 
-    def _run_one(self, study: optuna.Study, trial_id: int) -> FrozenTrial:
+    def _run_one(
+        self,
+        study: optuna.Study,
+        trial_id: int,
+        given: Mapping[str, Measurement] | None = None,
+        user_attrs: Mapping[str, Any] | None = None,
+    ) -> FrozenTrial:
+        """Suggest (or read back fixed) parameters, evaluate, record, tell. ``given`` holds
+        metrics measured by the strategy itself (weight-sharing strategies)."""
         storage = study_storage(study)
         trial = optuna.Trial(study, trial_id)
         try:
@@ -325,7 +340,9 @@ class Campaign:
             }
             arch = self.network.build(params)
             acc = self.hardware.build(params)
-            ev = self.evaluator.evaluate(arch, acc)
+            ev = self.evaluator.evaluate(arch, acc, given=given)
+            for key, value in (user_attrs or {}).items():
+                storage.set_trial_user_attr(trial_id, key, value)
             onnx_bytes = None
             if arch.digest not in self._known_archs:
                 if not self.store.has_architecture(arch.digest):

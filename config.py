@@ -342,7 +342,21 @@ def _check_names(cfg: CampaignConfig, r: _Reader) -> None:
         ev = Evaluator(net, hw, accuracy=cfg.accuracy_source, cost=cfg.cost_source)
     except ConfigError as exc:
         raise rekey(exc, "evaluate") from exc
+    try:
+        strategy = get_strategy(cfg.strategy, **cfg.strategy_options)
+    except ConfigError as exc:
+        raise rekey(exc, "strategy") from exc
+    from cosearch.search import WeightSharingStrategy
+
     provided = ev.metric_names()
+    if isinstance(strategy, WeightSharingStrategy):
+        if strategy.spaces and cfg.network not in strategy.spaces:
+            raise r.error(
+                "strategy.name",
+                f"strategy {cfg.strategy!r} trains supernets of the network space(s) "
+                f"{', '.join(strategy.spaces)}; this campaign's is {cfg.network!r}",
+            )
+        provided = list(dict.fromkeys([*strategy.provides, *provided]))
     for o in cfg.objectives:
         if o.metric not in provided:
             raise r.error(
@@ -357,10 +371,6 @@ def _check_names(cfg: CampaignConfig, r: _Reader) -> None:
                 f"constraint {str(c)!r} names unknown metric {c.metric!r}; available "
                 f"metrics: {', '.join(provided)}",
             )
-    try:
-        get_strategy(cfg.strategy, **cfg.strategy_options)
-    except ConfigError as exc:
-        raise rekey(exc, "strategy") from exc
 
 
 def load_config(path: str | Path) -> CampaignConfig:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["Measurement", "Metrics", "Evaluation", "Evaluator"]
 
 _ACCURACY_KINDS = ("benchmark",)
-_COST_KINDS = ("analytical",)
+_COST_KINDS = ("analytical", "measured")
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,26 @@ class Evaluator:
                 )
             network.check_benchmark(table)
             self._accuracy_table = table
-        _, model_name = _split_source(cost, "cost", _COST_KINDS)
-        model_name = model_name.split("/")[0]
+        kind, what = _split_source(cost, "cost", _COST_KINDS)
+        self.measured = kind == "measured"
+        if self.measured:
+            # measured:DEVICE times whole models on a real device of the `device` space
+            model_name = "measured"
+            if hardware.name != "device":
+                raise ConfigError(
+                    f"cost source {cost!r} measures a real device: the hardware space must "
+                    f"be 'device' (got {hardware.name!r})",
+                    key="cost",
+                )
+            device = getattr(hardware, "device_name", None)
+            if device is not None and what != device:
+                raise ConfigError(
+                    f"cost source {cost!r} names device {what!r} but the hardware space is "
+                    f"device {device!r}",
+                    key="cost",
+                )
+        else:
+            model_name = what.split("/")[0]
         self.cost_model = get_cost_model_checked(model_name)
         if self.cost_model.templates and hardware.name not in self.cost_model.templates:
             raise ConfigError(
@@ -129,6 +147,8 @@ class Evaluator:
 
     def metric_names(self) -> list[str]:
         names = ["accuracy"] if self._accuracy_table else []
+        if self.measured:
+            return names + ["latency_ms", "latency_spread_ms", "macs"]
         return names + list(Cost.METRICS) + ["macs"]
 
     def layers(self, arch: Architecture) -> list[Layer]:
@@ -142,9 +162,17 @@ class Evaluator:
             self._layers.move_to_end(arch.digest)
         return layers
 
-    def evaluate(self, arch: Architecture, acc: Accelerator) -> Evaluation:
-        out: dict[str, Measurement] = {}
-        if self._accuracy_table is not None:
+    def evaluate(
+        self,
+        arch: Architecture,
+        acc: Accelerator,
+        *,
+        given: Mapping[str, Measurement] | None = None,
+    ) -> Evaluation:
+        """Metrics of ``(arch, acc)``. ``given`` metrics (measured by a weight-sharing
+        strategy, e.g. supernet accuracy) are taken as they are and not recomputed."""
+        out: dict[str, Measurement] = dict(given or {})
+        if self._accuracy_table is not None and "accuracy" not in out:
             t0 = time.perf_counter()
             value = self.network.benchmark_accuracy(arch.genotype, self._accuracy_table)
             out["accuracy"] = Measurement(
@@ -152,6 +180,16 @@ class Evaluator:
             )
         t0 = time.perf_counter()
         layers = self.layers(arch)
+        macs = float(sum(layer.macs for layer in layers))
+        if self.measured:
+            m = self.cost_model.measure(arch.onnx(), acc)
+            seconds = time.perf_counter() - t0
+            src = self.cost_model.source
+            out.setdefault("latency_ms", Measurement(m.latency_ms, src, 1.0, seconds))
+            out.setdefault("latency_spread_ms", Measurement(m.iqr_ms, src, 1.0, 0.0))
+            out.setdefault("macs", Measurement(macs, "analytical:onnx", 1.0, 0.0))
+            cost = Cost(0.0, 0.0, m.latency_ms, 0.0, 0.0, 0.0, 0.0, 0.0, int(macs))
+            return Evaluation(Metrics(out), cost)
         if self.cost_cache is not None:
             cost = self.cost_cache.evaluate(self.cost_model, layers, acc)
         else:
@@ -159,8 +197,8 @@ class Evaluator:
         seconds = time.perf_counter() - t0
         src = self.cost_model.source
         for name, value in cost.metrics().items():
-            out[name] = Measurement(value, src, 1.0, seconds)
-        out["macs"] = Measurement(float(cost.macs), src, 1.0, 0.0)
+            out.setdefault(name, Measurement(value, src, 1.0, seconds))
+        out.setdefault("macs", Measurement(float(cost.macs), src, 1.0, 0.0))
         return Evaluation(Metrics(out), cost)
 
 

@@ -359,5 +359,5 @@ def list_cost_models() -> list[str]:
     return _cost_models.names()
 
 
-def get_cost_model(name: str, **options: Any) -> CostModel:
+def get_cost_model(name: str, /, **options: Any) -> CostModel:
     return _cost_models.create(name, **options)

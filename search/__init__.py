@@ -4,9 +4,19 @@ from cosearch.search import blackbox as _blackbox  # noqa: F401  (registers rand
 from cosearch.search._base import (
     Option,
     SamplerStrategy,
+    Strategy,
+    WeightSharingStrategy,
     get_strategy,
     list_strategies,
     register_strategy,
 )
 
-__all__ = ["Option", "SamplerStrategy", "get_strategy", "list_strategies", "register_strategy"]
+__all__ = [
+    "Option",
+    "SamplerStrategy",
+    "Strategy",
+    "WeightSharingStrategy",
+    "get_strategy",
+    "list_strategies",
+    "register_strategy",
+]

@@ -12,7 +12,15 @@ from optuna.samplers import BaseSampler
 from cosearch._registry import Registry
 from cosearch.errors import ConfigError
 
-__all__ = ["Option", "SamplerStrategy", "register_strategy", "get_strategy", "list_strategies"]
+__all__ = [
+    "Option",
+    "Strategy",
+    "SamplerStrategy",
+    "WeightSharingStrategy",
+    "register_strategy",
+    "get_strategy",
+    "list_strategies",
+]
 
 
 @dataclass(frozen=True)
@@ -50,13 +58,9 @@ class Option:
         return value
 
 
-class SamplerStrategy(ABC):
-    """A black-box strategy: validated options in, an Optuna sampler out.
-
-    ``__init__`` only validates and stores options (scikit-learn style); :meth:`sampler` builds
-    the sampler for one run. Constraint values reach samplers through ``trial.constraints``
-    (Optuna >= 5 reads them there), so no ``constraints_func`` is passed.
-    """
+class Strategy:
+    """What every strategy shares: ``__init__`` only validates and stores options
+    (scikit-learn style) into ``self.params``."""
 
     name: ClassVar[str]
     options: ClassVar[dict[str, Option]] = {}
@@ -74,15 +78,43 @@ class SamplerStrategy(ABC):
             for k, opt in self.options.items()
         }
 
+
+class SamplerStrategy(Strategy, ABC):
+    """A black-box strategy: validated options in, an Optuna sampler out.
+
+    :meth:`sampler` builds the sampler for one run. Constraint values reach samplers through
+    ``trial.constraints`` (Optuna >= 5 reads them there), so no ``constraints_func`` is passed.
+    """
+
     @abstractmethod
     def sampler(self, *, seed: int) -> BaseSampler:
         """A fresh sampler; every random choice derives from ``seed``."""
 
 
-_strategies: Registry[SamplerStrategy] = Registry("strategy")
+class WeightSharingStrategy(Strategy, ABC):
+    """A strategy that trains a supernet and searches inside it (DARTS, Once-for-All).
+
+    :meth:`run` drives the whole search through a :class:`~cosearch.campaign.SearchContext`:
+    it reports every evaluated subnet as a trial with ``ctx.report(params, measured)``, where
+    ``measured`` holds the metrics the strategy measures itself (:attr:`provides`, e.g.
+    ``accuracy`` from the supernet); the campaign's evaluator adds the hardware costs. State
+    is checkpointed with ``ctx.save_checkpoint`` so a killed run resumes where it stopped.
+    """
+
+    #: metrics this strategy measures itself and passes to ``ctx.report``
+    provides: ClassVar[tuple[str, ...]] = ("accuracy",)
+    #: network spaces the strategy can train a supernet for
+    spaces: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def run(self, ctx: Any) -> None:
+        """Search until ``ctx.target`` trials are reported (or the schedule ends)."""
 
 
-def register_strategy(name: str) -> Callable[[type[SamplerStrategy]], type[SamplerStrategy]]:
+_strategies: Registry[Strategy] = Registry("strategy")
+
+
+def register_strategy(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
     return _strategies.register(name)
 
 
@@ -90,5 +122,5 @@ def list_strategies() -> list[str]:
     return _strategies.names()
 
 
-def get_strategy(name: str, **options: Any) -> SamplerStrategy:
+def get_strategy(name: str, /, **options: Any) -> Strategy:
     return _strategies.get_class(name, key="strategy.name")(**options)

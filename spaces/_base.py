@@ -223,11 +223,11 @@ def list_hardware_spaces() -> list[str]:
     return _hardware_spaces.names()
 
 
-def get_space(name: str, **options: Any) -> NetworkSpace:
+def get_space(name: str, /, **options: Any) -> NetworkSpace:
     return _spaces.get_class(name, key="space.network")(**options)
 
 
-def get_hardware_space(name: str, **ranges: Any) -> HardwareSpace:
+def get_hardware_space(name: str, /, **ranges: Any) -> HardwareSpace:
     return _hardware_spaces.get_class(name, key="space.hardware")(**ranges)
 
 

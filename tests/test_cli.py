@@ -216,3 +216,91 @@ def test_quickstart_200_trials_open_in_plain_optuna(tmp_path):
     # the Pareto front honours the area constraint
     front = study.best_trials
     assert front and all(t.user_attrs["metrics"]["area_mm2"] <= 4 for t in front)
+
+
+@pytest.fixture(scope="module")
+def nb201_onnx(tmp_path_factory):
+    import cosearch
+
+    space = cosearch.get_space("nb201")
+    arch = space.build(
+        space.from_string(
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+            "skip_connect~2|"
+        )
+    )
+    path = tmp_path_factory.mktemp("hw") / "m.onnx"
+    onnx.save(arch.onnx(), str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["systolic:pe_rows=32,pe_cols=32,dataflow=os", "row_stationary", "heterogeneous", "roofline"],
+)
+def test_hw_eval_json(nb201_onnx, spec):
+    r = run_cli("hw", "eval", str(nb201_onnx), "--accelerator", spec, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in (
+        "latency_cycles",
+        "compute_cycles",
+        "latency_ms",
+        "energy_mj",
+        "area_mm2",
+        "utilization",
+        "violations",
+        "layers",
+    ):
+        assert key in out
+    assert out["latency_ms"] > 0 and out["layers"]
+    assert sum(lc["macs"] for lc in out["layers"]) == out["macs"] > 0
+
+
+def test_hw_eval_measured_cpu(nb201_onnx):
+    r = run_cli("hw", "eval", str(nb201_onnx), "--accelerator", "measured:cpu", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["latency_ms"] > 0 and out["spread_ms"] >= 0 and out["repeats"] == 50
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--accelerator", "systolic:pe_rows=0"], "pe_rows"),
+        (["--accelerator", "warp:x=1"], "unknown hardware space 'warp'"),
+        (["--accelerator", "systolic", "--cost-model", "nope"], "unknown cost model"),
+    ],
+)
+def test_hw_eval_bad_input(nb201_onnx, args, needle):
+    r = run_cli("hw", "eval", str(nb201_onnx), *args)
+    assert r.returncode == 2 and needle in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_hw_eval_refuses_non_onnx(tmp_path):
+    p = tmp_path / "x.onnx"
+    p.write_bytes(b"definitely not a protobuf \x00\xff")
+    r = run_cli("hw", "eval", str(p), "--accelerator", "systolic")
+    assert r.returncode == 2 and str(p) in r.stderr
+
+
+def test_measured_campaign(tmp_path):
+    cfg = tmp_path / "m.toml"
+    cfg.write_text(
+        'name = "meas"\ntrials = 2\n[space]\nnetwork = "nb201"\n'
+        'hardware = "device"\n[space.hw]\ndevice = "cpu"\n[objectives]\n'
+        'accuracy = "maximize"\nlatency_ms = "minimize"\n[evaluate]\n'
+        'accuracy = "benchmark:nb201/cifar10"\ncost = "measured:cpu"\n'
+    )
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    r = run_cli("run", str(cfg), "--storage", url, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    q = run_cli(
+        "query",
+        "SELECT DISTINCT source FROM measurements WHERE metric = 'latency_ms'",
+        "--storage",
+        url,
+        "--format",
+        "json",
+    )
+    assert json.loads(q.stdout) == [{"source": "measured:onnxruntime-cpu"}]

@@ -1,0 +1,303 @@
+"""Measured latency of a whole ONNX model on a real device (cost model ``measured``).
+
+This is the one cost model that measures instead of computing, so it is not pure: two calls
+give different numbers within the device's noise. It times the whole model, not layers (a
+layer's latency in isolation is not its latency inside the fused, scheduled graph), so the
+``CostModel`` layer interface does not apply: call :meth:`MeasuredCostModel.measure` with an
+``onnx.ModelProto``, or :meth:`MeasuredCostModel.evaluate` with the model in place of the
+layer list; ``evaluate`` with layers raises ``TypeError``.
+
+Protocol (onnxruntime): one session per call, ``intra_op_num_threads = threads`` (default 1)
+and ``inter_op_num_threads = 1``, sequential execution, graph optimizations at the fixed level
+``ORT_ENABLE_ALL``; ``warmup`` untimed runs (default 10), then ``repeats`` timed runs
+(default 50) of ``session.run`` with the same inputs; the latency is the median in ms, with
+the interquartile range and the standard deviation as spread. Every graph input that no
+initializer provides (activations, and the weights of structure-only models) is fed a
+deterministic random tensor from ``numpy.random.default_rng(seed)``; symbolic dimensions are 1.
+
+Devices (the ``device`` hardware space's ``device`` option, stored as the accelerator's
+``name``): ``cpu`` (CPUExecutionProvider) and
+``cuda`` (CUDAExecutionProvider, only where onnxruntime has it; times include host-device
+copies of inputs and outputs). The ``lat_<device>`` columns of the NAS-Bench-201 latency table
+are devices too (:data:`TABLE_DEVICES`), but their numbers come from that table, not from
+here.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+
+from cosearch.errors import ConfigError
+from cosearch.hwmodels._base import (
+    Accelerator,
+    Cost,
+    CostModel,
+    Layer,
+    LayerCost,
+    register_cost_model,
+)
+
+__all__ = [
+    "MeasuredCostModel",
+    "LatencyMeasurement",
+    "MEASURED_DEVICES",
+    "TABLE_DEVICES",
+    "DEVICE_NAMES",
+    "DEFAULT_DEVICE",
+    "canonical_device",
+]
+
+#: devices this module times through onnxruntime, and their execution providers
+MEASURED_DEVICES: dict[str, str] = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+#: the ``lat_<device>`` columns of ``nb201/nb201_accuracy_latency.csv`` (HELP / HW-NAS-Bench
+#: measurements, in ms): GPUs at batch 1/32/256, server CPUs, phones
+TABLE_DEVICES: tuple[str, ...] = (
+    "1080ti_1",
+    "1080ti_256",
+    "1080ti_32",
+    "2080ti_1",
+    "2080ti_256",
+    "2080ti_32",
+    "essential_ph_1",
+    "gold_6240",
+    "pixel3",
+    "samsung_a50",
+    "samsung_s7",
+    "silver_4114",
+    "silver_4210r",
+    "titan_rtx_1",
+    "titan_rtx_32",
+    "titanx_1",
+    "titanx_256",
+    "titanx_32",
+    "titanxp_1",
+    "titanxp_256",
+    "titanxp_32",
+)
+DEVICE_NAMES: tuple[str, ...] = (*MEASURED_DEVICES, *TABLE_DEVICES)
+#: the device an accelerator without a ``name`` means
+DEFAULT_DEVICE = "cpu"
+
+
+def canonical_device(name: Any) -> str:
+    """``name`` as a device of :data:`DEVICE_NAMES` (a table column's ``lat_`` prefix is
+    dropped).
+
+    Raises:
+        ConfigError: ``name`` is no known device.
+    """
+    text = name[4:] if isinstance(name, str) and name.startswith("lat_") else name
+    if text not in DEVICE_NAMES:
+        raise ConfigError(
+            f"The 'device' option of hw:device must be one of {list(DEVICE_NAMES)} (or a "
+            f"table column lat_<device>). Got {name!r} instead.",
+            key="device",
+        )
+    return str(text)
+
+
+@dataclass(frozen=True)
+class LatencyMeasurement:
+    """The timing of one model on one device. Times in milliseconds."""
+
+    latency_ms: float  # median of the timed runs
+    iqr_ms: float  # 75th minus 25th percentile
+    std_ms: float
+    min_ms: float
+    repeats: int
+    warmup: int
+    threads: int
+    device: str
+    provider: str
+    samples_ms: tuple[float, ...]
+
+    @property
+    def spread_ms(self) -> float:
+        """The spread reported with the median: the interquartile range."""
+        return self.iqr_ms
+
+
+def _positive_int(value: Any, key: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(
+            f"The {key!r} option of the measured cost model must be an int >= {low}. "
+            f"Got {value!r} instead.",
+            key=key,
+        )
+    return value
+
+
+def _random_inputs(model: onnx.ModelProto, seed: int) -> dict[str, np.ndarray]:
+    """A deterministic random tensor for every graph input that no initializer provides."""
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    rng = np.random.default_rng(seed)
+    given = {i.name for i in model.graph.initializer}
+    feeds: dict[str, np.ndarray] = {}
+    for vi in model.graph.input:
+        if vi.name in given:
+            continue
+        tt = vi.type.tensor_type
+        if not vi.type.HasField("tensor_type") or tt.elem_type == 0:
+            raise ConfigError(
+                f"graph input {vi.name!r} has no tensor type; the measured cost model can "
+                "only feed tensors",
+                key="model",
+            )
+        shape = tuple(
+            d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tt.shape.dim
+        )
+        dtype = np.dtype(tensor_dtype_to_np_dtype(tt.elem_type))
+        if dtype.kind == "f":
+            feeds[vi.name] = rng.standard_normal(shape).astype(dtype)
+        elif dtype.kind == "b":
+            feeds[vi.name] = rng.integers(0, 2, shape).astype(bool)
+        elif dtype.kind in "iu":
+            # 0/1: safe as indices (Gather) and as values
+            feeds[vi.name] = rng.integers(0, 2, shape).astype(dtype)
+        else:
+            raise ConfigError(
+                f"graph input {vi.name!r} has type {dtype}; the measured cost model feeds "
+                "float, int and bool tensors",
+                key="model",
+            )
+    return feeds
+
+
+@register_cost_model("measured")
+class MeasuredCostModel(CostModel):
+    """Whole-model latency measured with onnxruntime on this machine's CPU (or CUDA GPU).
+
+    ``MeasuredCostModel(warmup=10, repeats=50, threads=1, seed=0)``.
+
+    Raises:
+        ConfigError: an option is out of range.
+    """
+
+    version = "v1"
+    templates = ("device",)
+
+    def __init__(
+        self, warmup: int = 10, repeats: int = 50, threads: int = 1, seed: int = 0
+    ) -> None:
+        super().__init__()
+        self.warmup = _positive_int(warmup, "warmup", 0)
+        self.repeats = _positive_int(repeats, "repeats", 1)
+        self.threads = _positive_int(threads, "threads", 1)
+        self.seed = _positive_int(seed, "seed", 0)
+
+    @property
+    def source(self) -> str:
+        return "measured:onnxruntime-cpu"
+
+    # -- the CostModel surface ----------------------------------------------------------------
+    def layer_cost(self, layer: Layer, acc: Accelerator) -> LayerCost:
+        raise TypeError(
+            "the measured cost model times whole ONNX models, not layers; call "
+            "measure(model, acc) or evaluate(model, acc) with an onnx.ModelProto"
+        )
+
+    def area_mm2(self, acc: Accelerator) -> float:
+        """0: a real device has no modelled area."""
+        return 0.0
+
+    def clock_mhz(self, acc: Accelerator) -> float:
+        raise TypeError("a measured device has no modelled clock; use latency_ms")
+
+    def evaluate(  # type: ignore[override]
+        self, model: onnx.ModelProto | Iterable[Layer], acc: Accelerator
+    ) -> Cost:
+        """The measured median as a Cost: ``latency_ms`` is the median; the analytical
+        fields (cycles, energy, area, traffic, utilization, MACs) are 0, not measured.
+
+        Raises:
+            TypeError: ``model`` is a list of layers, not an ``onnx.ModelProto``.
+            ConfigError: see :meth:`measure`.
+        """
+        if not isinstance(model, onnx.ModelProto):
+            raise TypeError(
+                "the measured cost model needs the ONNX model, not its layers: call "
+                "evaluate(arch.onnx(), acc) or measure(model, acc)"
+            )
+        m = self.measure(model, acc)
+        return Cost(
+            compute_cycles=0.0,
+            latency_cycles=0.0,
+            latency_ms=m.latency_ms,
+            energy_mj=0.0,
+            area_mm2=0.0,
+            sram_bytes=0.0,
+            dram_bytes=0.0,
+            utilization=0.0,
+            macs=0,
+        )
+
+    # -- measuring ----------------------------------------------------------------------------
+    def measure(self, model: onnx.ModelProto, acc: Accelerator | None = None) -> LatencyMeasurement:
+        """Time ``model`` on the device ``acc`` names (``Accelerator("device", {"name": ...})``;
+        no ``name``, or ``acc=None``, means ``cpu``).
+
+        Raises:
+            ValueError: ``acc`` is not a ``device`` accelerator.
+            ConfigError: the device is a table-only device, ``cuda`` without onnxruntime's
+                CUDA provider, or a graph input has a type that cannot be fed.
+        """
+        import onnxruntime as ort
+
+        if acc is not None and acc.template != "device":
+            raise ValueError(
+                f"cost model 'measured' takes accelerators of template device; got {acc.template!r}"
+            )
+        device = canonical_device(
+            acc.get("name", DEFAULT_DEVICE) if acc is not None else DEFAULT_DEVICE
+        )
+        if device not in MEASURED_DEVICES:
+            raise ConfigError(
+                f"device {device!r} is a column of the NAS-Bench-201 latency table, not a "
+                f"device this machine can measure; measured devices: {list(MEASURED_DEVICES)}",
+                key="name",
+            )
+        provider = MEASURED_DEVICES[device]
+        if provider not in ort.get_available_providers():
+            raise ConfigError(
+                f"device {device!r} needs onnxruntime's {provider}, which this installation "
+                f"lacks (available: {', '.join(ort.get_available_providers())})",
+                key="name",
+            )
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        session = ort.InferenceSession(
+            model.SerializeToString(), sess_options=opts, providers=[provider]
+        )
+        feeds = _random_inputs(model, self.seed)
+        for _ in range(self.warmup):
+            session.run(None, feeds)
+        samples = []
+        for _ in range(self.repeats):
+            t0 = time.perf_counter_ns()
+            session.run(None, feeds)
+            samples.append((time.perf_counter_ns() - t0) * 1e-6)
+        q1, q3 = np.percentile(samples, [25, 75])
+        return LatencyMeasurement(
+            latency_ms=float(statistics.median(samples)),
+            iqr_ms=float(q3 - q1),
+            std_ms=float(np.std(samples)),
+            min_ms=float(min(samples)),
+            repeats=self.repeats,
+            warmup=self.warmup,
+            threads=self.threads,
+            device=device,
+            provider=provider,
+            samples_ms=tuple(samples),
+        )

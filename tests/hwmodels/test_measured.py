@@ -1,0 +1,88 @@
+"""The measured cost model: onnxruntime CPU timing of whole ONNX models."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from cosearch.errors import ConfigError
+from cosearch.hwmodels import Accelerator, Layer, get_cost_model
+from cosearch.hwmodels.measured import LatencyMeasurement, MeasuredCostModel
+from cosearch.spaces import get_hardware_space
+
+CPU = get_hardware_space("device").default()
+
+
+def _conv_model(*, weights_as_inputs: bool) -> onnx.ModelProto:
+    """Conv(3 -> 16, 3x3) -> Relu -> GlobalAveragePool on a 1 x 3 x 32 x 32 input."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 1, 1])
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("GlobalAveragePool", ["r"], ["y"]),
+    ]
+    inputs, inits = [x], []
+    if weights_as_inputs:  # structure only: the weight is a graph input, no initializer
+        inputs.append(helper.make_tensor_value_info("w", TensorProto.FLOAT, [16, 3, 3, 3]))
+    else:
+        w = np.random.default_rng(0).standard_normal((16, 3, 3, 3)).astype(np.float32)
+        inits.append(numpy_helper.from_array(w, "w"))
+    graph = helper.make_graph(nodes, "small", inputs, [y], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def test_a_small_conv_model_measures_consistently() -> None:
+    model = MeasuredCostModel(warmup=2, repeats=10)
+    first = model.measure(_conv_model(weights_as_inputs=True), CPU)
+    second = model.measure(_conv_model(weights_as_inputs=False), CPU)
+    for m in (first, second):
+        assert isinstance(m, LatencyMeasurement)
+        assert m.latency_ms > 0 and m.iqr_ms >= 0 and m.std_ms >= 0 and m.spread_ms == m.iqr_ms
+        assert m.min_ms <= m.latency_ms
+        assert (m.repeats, m.warmup, m.threads, m.device) == (10, 2, 1, "cpu")
+        assert len(m.samples_ms) == 10
+    # the same work twice: the medians agree within a loose factor (shared CI machines)
+    assert 1 / 5 < first.latency_ms / second.latency_ms < 5
+
+
+def test_evaluate_takes_the_model_not_layers() -> None:
+    model = MeasuredCostModel(warmup=1, repeats=3)
+    cost = model.evaluate(_conv_model(weights_as_inputs=False), CPU)
+    assert cost.latency_ms > 0 and cost.energy_mj == 0 and cost.latency_cycles == 0
+    with pytest.raises(TypeError, match="needs the ONNX model"):
+        model.evaluate([Layer("gemm", c=4, k=4)], CPU)
+    with pytest.raises(TypeError, match="whole ONNX models"):
+        model.layer_cost(Layer("gemm"), CPU)
+    assert model.source == "measured:onnxruntime-cpu"
+    assert model.area_mm2(CPU) == 0.0
+
+
+def test_devices_and_options() -> None:
+    model = MeasuredCostModel(warmup=0, repeats=1)
+    onnx_model = _conv_model(weights_as_inputs=False)
+    # an Accelerator without a name is the CPU (what parse_accelerator("device") gives)
+    assert model.measure(onnx_model, Accelerator("device", {})).device == "cpu"
+    with pytest.raises(ConfigError, match="NAS-Bench-201 latency table"):
+        model.measure(onnx_model, get_hardware_space("device", device="lat_pixel3").default())
+    with pytest.raises(ValueError, match="template device"):
+        model.measure(onnx_model, Accelerator("systolic", {}))
+    with pytest.raises(ConfigError, match="'repeats' option"):
+        get_cost_model("measured", repeats=0)
+    with pytest.raises(ConfigError, match="'threads' option"):
+        MeasuredCostModel(threads=1.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(
+    "CUDAExecutionProvider" in ort.get_available_providers(), reason="CUDA is available here"
+)
+def test_cuda_without_the_provider_is_a_clear_error() -> None:
+    acc = get_hardware_space("device", device="cuda").default()
+    with pytest.raises(ConfigError, match="CUDAExecutionProvider"):
+        MeasuredCostModel(warmup=0, repeats=1).measure(_conv_model(weights_as_inputs=False), acc)

@@ -1,0 +1,134 @@
+"""The onnx_file network space: a fixed user model, no knobs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import cosearch
+from cosearch.errors import ConfigError, OnnxImportError
+from cosearch.hwmodels import extract_layers
+from cosearch.spaces import get_space
+from cosearch.spaces.onnx_io import load_onnx, model_to_bytes
+
+
+def write_model(path: Path, *, seed: int = 0, out_channels: int = 4, batch: int | str = 1) -> Path:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, out_channels, 8, 8])
+    w = np.random.default_rng(seed).standard_normal((out_channels, 3, 3, 3)).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["y"], name="act"),
+    ]
+    graph = helper.make_graph(nodes, "g", [x], [y], [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path.write_bytes(model_to_bytes(model))
+    return path
+
+
+@pytest.fixture
+def model_path(tmp_path: Path) -> Path:
+    return write_model(tmp_path / "m.onnx")
+
+
+def test_no_knobs(model_path: Path) -> None:
+    space = get_space("onnx_file", path=str(model_path))
+    assert space.name == "onnx_file" and "onnx_file" in cosearch.list_spaces()
+    assert space.params == {} and space.distributions() == {} and space.size == 1
+    assert space.sample(np.random.default_rng(0)) == {}
+    assert space.canonical({}) == {}
+    assert space.canonical({"hw.pe_rows": 8}) == {}  # other namespaces are ignored
+    with pytest.raises(ConfigError, match="no parameter 'width'"):
+        space.build({"net.width": 3})
+    assert space.describe()["nodes"] == 2
+
+
+def test_build(model_path: Path) -> None:
+    space = get_space("onnx_file", path=model_path)
+    arch = space.build({})
+    assert arch.space == "onnx_file" and dict(arch.genotype) == {}
+    model = arch.onnx()
+    assert model == load_onnx(model_path)
+    onnx.checker.check_model(model, full_check=True)
+    assert extract_layers(model)[0].macs == 4 * 27 * 64
+    assert arch.graph().number_of_nodes() == 2
+    other = space.build(space.sample(np.random.default_rng(1)))
+    assert other == arch and other.digest == arch.digest
+    assert other.onnx() is not arch.onnx()  # each Architecture has its own copy
+    with pytest.raises(TypeError, match="no torch form"):
+        arch.to_torch()
+
+
+def test_digest_ignores_weights_and_path(tmp_path: Path) -> None:
+    def digest(path: Path, **opts: object) -> str:
+        return get_space("onnx_file", path=str(path), **opts).build({}).digest
+
+    a = digest(write_model(tmp_path / "a.onnx", seed=0))
+    (tmp_path / "sub").mkdir()
+    assert digest(write_model(tmp_path / "sub" / "b.onnx", seed=1)) == a  # other weights
+    assert digest(write_model(tmp_path / "c.onnx", out_channels=8)) != a  # other structure
+    dyn = write_model(tmp_path / "d.onnx", batch="N")
+    assert digest(dyn) == digest(dyn, batch=1) != digest(dyn, batch=2)
+    assert len(a) == 64
+
+
+def test_batch_option(tmp_path: Path) -> None:
+    path = write_model(tmp_path / "d.onnx", batch="N")
+    space = get_space("onnx_file", path=str(path), batch=4)
+    assert extract_layers(space.build({}).onnx())[0].n == 4
+    space = get_space("onnx_file", path=str(path), symbols={"N": 2})
+    assert extract_layers(space.build({}).onnx())[0].n == 2
+
+
+def test_without_path_is_describable() -> None:
+    space = get_space("onnx_file")
+    assert space.options == {"path": None, "batch": 1, "symbols": {}}
+    assert space.describe()["parameters"] == 0
+    assert space.sample(np.random.default_rng(0)) == {}
+    with pytest.raises(ConfigError, match="needs the 'path' option"):
+        space.build({})
+
+
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        ({"file": "x.onnx"}, "file"),
+        ({"path": ""}, "path"),
+        ({"path": 3}, "path"),
+        ({"batch": 0}, "batch"),
+        ({"batch": True}, "batch"),
+        ({"symbols": {"seq": -1}}, "symbols"),
+        ({"symbols": ["seq"]}, "symbols"),
+    ],
+)
+def test_bad_options(options: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        get_space("onnx_file", **options)
+    assert info.value.key == key
+
+
+def test_bad_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00garbage")
+    with pytest.raises(OnnxImportError, match="bad.onnx"):
+        get_space("onnx_file", path=str(bad))
+    with pytest.raises(OnnxImportError, match="no such file"):
+        get_space("onnx_file", path=str(tmp_path / "missing.onnx"))
+
+
+def test_cli_spaces_lists_onnx_file() -> None:
+    # every space is instantiated without options there: onnx_file must not need its path
+    proc = subprocess.run(
+        [sys.executable, "-m", "cosearch.cli", "spaces"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "onnx_file" in proc.stdout
