@@ -310,6 +310,31 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from cosearch._compare import compare_campaigns, parse_target, plot_comparison, to_json
+
+    targets = [parse_target(n, args.storage) for n in args.names]
+    cmp = compare_campaigns(targets, fraction=args.fraction)
+    if args.plot:
+        plot_comparison(cmp, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    if args.format == "json":
+        _out(to_json(cmp))
+        return 0
+    objs = ", ".join(f"{n} ({d})" for n, d in cmp.objectives)
+    _out(
+        f"objectives: {objs}; min-max normalized over all compared campaigns' feasible "
+        f"trials, reference point 1.1"
+    )
+    rows = cmp.table_rows()
+    _out(format_table(list(rows[0]), rows))
+    for c in cmp.campaigns:
+        if c.fidelity:
+            _out(f"\n{c.label}: measurements by source and fidelity")
+            _out(format_table(["metric", "source", "fidelity", "n"], c.fidelity))
+    return 0
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     with _store(args) as store:
         df = store.query(args.sql)

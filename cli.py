@@ -117,6 +117,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _storage_arg(p)
 
+    p = sub.add_parser("compare", help="campaigns side by side: hypervolume vs trials")
+    p.add_argument(
+        "names",
+        nargs="+",
+        metavar="NAME[@URL]",
+        help="campaigns; NAME@URL reads one from another database",
+    )
+    p.add_argument("--plot", metavar="FILE.png", default=None)
+    p.add_argument(
+        "--fraction",
+        type=float,
+        default=0.95,
+        help="report trials needed to reach this fraction of the best hypervolume",
+    )
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    _storage_arg(p)
+
     p = sub.add_parser("query", help="run one read-only SQL statement on the store")
     p.add_argument("sql")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")

@@ -1,0 +1,224 @@
+"""``cosearch compare``: campaigns side by side on one hypervolume scale.
+
+Normalization (stated in every output): objectives are turned into minimization, and each is
+mapped linearly to [0, 1] between the best and the worst value seen over the feasible COMPLETE
+trials of *all* compared campaigns; the reference point is 1.1 in every coordinate. So the
+hypervolumes of the compared campaigns are directly comparable, and a campaign's number
+changes if another campaign is added to the comparison.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from cosearch._pareto import nondominated_mask, to_minimization
+from cosearch._report import is_feasible, load_campaign
+from cosearch.errors import CosearchInputError
+from cosearch.search._hypervolume import hypervolume
+from cosearch.store import Store, open_store
+
+__all__ = ["CampaignCurve", "Comparison", "compare_campaigns", "parse_target", "REF"]
+
+REF = 1.1
+
+
+def parse_target(text: str, default_storage: str | None) -> tuple[str, str | None]:
+    """``NAME`` or ``NAME@URL`` -> (name, storage URL or None for the default)."""
+    name, sep, url = text.partition("@")
+    if not name:
+        raise CosearchInputError(f"bad campaign reference {text!r}: expected NAME or NAME@URL")
+    return name, (url if sep else default_storage)
+
+
+@dataclass
+class CampaignCurve:
+    label: str
+    name: str
+    storage: str
+    trials: int
+    feasible: int
+    front_size: int
+    hv_final: float
+    curve: list[tuple[int, float]]  # (COMPLETE trials so far, hypervolume)
+    trials_to_fraction: int | None = None
+    fidelity: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Comparison:
+    objectives: list[tuple[str, str]]
+    bounds: list[tuple[float, float]]  # per objective (best, worst), original units
+    fraction: float
+    campaigns: list[CampaignCurve]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "objectives": [list(o) for o in self.objectives],
+            "normalization": {
+                "bounds": [list(b) for b in self.bounds],
+                "reference": REF,
+                "note": "min-max over all compared campaigns' feasible trials",
+            },
+            "fraction": self.fraction,
+            "campaigns": [c.__dict__ for c in self.campaigns],
+        }
+
+    def table_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "campaign": c.label,
+                "trials": c.trials,
+                "feasible": c.feasible,
+                "front": c.front_size,
+                "hypervolume": c.hv_final,
+                f"trials_to_{int(self.fraction * 100)}%": "-"
+                if c.trials_to_fraction is None
+                else c.trials_to_fraction,
+            }
+            for c in self.campaigns
+        ]
+
+
+def _load(name: str, url: str | None, stores: dict[str, Store]) -> tuple[str, optuna.Study]:
+    key = url or ""
+    if key not in stores:
+        stores[key] = open_store(url, create=False)
+    store = stores[key]
+    _, study = load_campaign(store, name)
+    return store.url, study
+
+
+def _fidelity(store: Store, name: str) -> list[dict[str, Any]]:
+    df = store.query(
+        "SELECT m.metric AS metric, m.source AS source, m.fidelity AS fidelity, "
+        "COUNT(*) AS n FROM measurements m JOIN evaluations e ON e.trial_id = m.trial_id "
+        "JOIN campaigns c ON c.campaign_id = e.campaign_id "
+        f"WHERE c.name = '{name.replace(chr(39), chr(39) * 2)}' "
+        "GROUP BY m.metric, m.source, m.fidelity ORDER BY m.metric, m.source"
+    )
+    return [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in df.to_dict(orient="records")
+    ]
+
+
+def compare_campaigns(
+    targets: Sequence[tuple[str, str | None]], *, fraction: float = 0.95, points: int = 50
+) -> Comparison:
+    """Hypervolume-vs-trials curves of campaigns, on one shared normalization.
+
+    ``targets``: (campaign name, storage URL or None). Raises CosearchInputError when the
+    campaigns' objectives differ (names or directions) or a campaign is missing.
+    """
+    if not 0 < fraction <= 1:
+        raise CosearchInputError(f"--fraction must be in (0, 1]; got {fraction}")
+    stores: dict[str, Store] = {}
+    try:
+        loaded = []
+        for name, url in targets:
+            storage, study = _load(name, url, stores)
+            names = study.metric_names or [f"value{i}" for i in range(len(study.directions))]
+            objs = [(n, d.name.lower()) for n, d in zip(names, study.directions)]
+            trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            trials.sort(key=lambda t: t.number)
+            loaded.append((name, storage, objs, trials, _fidelity(stores[url or ""], name)))
+    finally:
+        for s in stores.values():
+            s.close()
+    objectives = loaded[0][2]
+    for name, _, objs, _, _ in loaded[1:]:
+        if objs != objectives:
+            raise CosearchInputError(
+                f"campaign {name!r} optimizes {objs}, not {objectives}; only campaigns with "
+                "the same objectives and directions can be compared"
+            )
+    directions = [d for _, d in objectives]
+    feas_all = [
+        np.array([t.values for t in trials if is_feasible(t)], dtype=float)
+        for *_, trials, _ in loaded
+    ]
+    stacked = [f for f in feas_all if len(f)]
+    if stacked:
+        mins = to_minimization(np.vstack(stacked), directions)
+        lo, hi = mins.min(axis=0), mins.max(axis=0)
+    else:
+        lo = hi = np.zeros(len(objectives))
+    span = np.where(hi > lo, hi - lo, 1.0)
+    sign = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+    bounds = [(float(a * s), float(b * s)) for a, b, s in zip(lo, hi, sign)]
+
+    curves = []
+    labels = [n if sum(x[0] == n for x in loaded) == 1 else f"{n}@{u}" for n, u, *_ in loaded]
+    for label, (name, storage, _, trials, fid) in zip(labels, loaded):
+        norm_rows: list[np.ndarray] = []
+        marks = sorted({max(1, round(len(trials) * k / points)) for k in range(1, points + 1)})
+        curve: list[tuple[int, float]] = []
+        front = np.empty((0, len(objectives)))
+        for i, t in enumerate(trials, start=1):
+            if is_feasible(t):
+                p = (to_minimization(np.array([t.values], dtype=float), directions) - lo) / span
+                norm_rows.append(p[0])
+                front = np.vstack([front, p])
+                front = front[nondominated_mask(front, ["minimize"] * len(objectives))]
+            if i in marks:
+                curve.append((i, hypervolume(front, np.full(len(objectives), REF))))
+        hv = curve[-1][1] if curve else 0.0
+        curves.append(
+            CampaignCurve(
+                label,
+                name,
+                storage,
+                len(trials),
+                len(norm_rows),
+                len(front),
+                hv,
+                curve,
+                fidelity=fid,
+            )
+        )
+    best = max((c.hv_final for c in curves), default=0.0)
+    for c in curves:
+        goal = fraction * best
+        c.trials_to_fraction = next((n for n, hv in c.curve if best > 0 and hv >= goal), None)
+    return Comparison(objectives, bounds, fraction, curves)
+
+
+def plot_comparison(cmp: Comparison, path: str) -> None:
+    """Hypervolume vs trials, one line per campaign, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for c in cmp.campaigns:
+        if c.curve:
+            xs, ys = zip(*c.curve)
+            ax.plot(xs, ys, label=f"{c.label} (final {c.hv_final:.3f})")
+    ax.set_xlabel("COMPLETE trials")
+    ax.set_ylabel("hypervolume (shared normalization)")
+    objs = ", ".join(f"{n} ({d[:3]})" for n, d in cmp.objectives)
+    ax.set_title(f"Hypervolume vs trials: {objs}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.text(
+        0.01,
+        0.01,
+        f"objectives min-max normalized over all compared campaigns; reference point {REF}",
+        fontsize=6,
+        color="0.4",
+    )
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def to_json(cmp: Comparison) -> str:
+    return json.dumps(cmp.as_dict(), indent=2, default=float)

@@ -1,0 +1,91 @@
+"""`cosearch compare` on campaigns whose hypervolumes are known by hand."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+
+import cosearch
+
+from .conftest import run_cli
+
+TOML = """
+name = "{name}"
+trials = 2
+[space]
+network = "nb201"
+hardware = "systolic"
+[objectives]
+accuracy = "maximize"
+latency_ms = "minimize"
+[evaluate]
+accuracy = "benchmark:nb201/cifar10"
+"""
+
+
+def _campaign(url, name, points):
+    c = cosearch.Campaign(cosearch.parse_config(TOML.format(name=name)), cosearch.open_store(url))
+    for acc, lat in points:
+        c.study.add_trial(
+            optuna.trial.create_trial(
+                params={"x": 0.5},
+                distributions={"x": FloatDistribution(0, 1)},
+                values=[acc, lat],
+                system_attrs={"constraints": [-1.0]},
+            )
+        )
+    c.store.close()
+
+
+@pytest.fixture
+def two_dbs(tmp_path):
+    a, b = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    _campaign(a, "A", [(90, 1.0), (80, 0.5)])
+    _campaign(a, "B", [(95, 2.0), (70, 0.25)])
+    _campaign(b, "B", [(95, 2.0), (70, 0.25)])
+    return a, b
+
+
+def test_known_hypervolumes(two_dbs):
+    from cosearch._compare import compare_campaigns
+
+    a, _ = two_dbs
+    cmp = compare_campaigns([("A", a), ("B", a)])
+    hv = {c.label: c.hv_final for c in cmp.campaigns}
+    # normalized: A = (0.2, 3/7), (0.6, 1/7); B = (0, 1), (1, 0); reference point 1.1
+    assert hv["A"] == pytest.approx(0.9 * (1.1 - 3 / 7) + 0.5 * (3 / 7 - 1 / 7))
+    assert hv["B"] == pytest.approx(0.11 + 0.1)
+    assert cmp.bounds == [(95.0, 70.0), (0.25, 2.0)]
+    a_curve = dict(cmp.campaigns[0].curve)
+    assert a_curve[1] == pytest.approx(0.9 * (1.1 - 3 / 7))
+    assert cmp.campaigns[0].trials_to_fraction == 2 and cmp.campaigns[1].trials_to_fraction is None
+
+
+def test_cli_across_two_databases(two_dbs, tmp_path):
+    a, b = two_dbs
+    png = tmp_path / "hv.png"
+    r = run_cli("compare", "A", f"B@{b}", "--storage", a, "--format", "json", "--plot", str(png))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    hv = {c["label"]: c["hv_final"] for c in out["campaigns"]}
+    assert hv["A"] == pytest.approx(0.747142857) and hv["B"] == pytest.approx(0.21)
+    assert png.stat().st_size > 5000 and png.read_bytes()[:4] == b"\x89PNG"
+    r = run_cli("compare", "A", "B", "--storage", a)
+    assert r.returncode == 0 and "reference point 1.1" in r.stdout
+
+
+def test_different_objectives_refused(tmp_path, two_dbs):
+    a, _ = two_dbs
+    c = cosearch.Campaign(
+        cosearch.parse_config(
+            TOML.format(name="C").replace('latency_ms = "minimize"', 'energy_mj = "minimize"')
+        ),
+        cosearch.open_store(a),
+    )
+    c.study  # noqa: B018
+    c.store.close()
+    r = run_cli("compare", "A", "C", "--storage", a)
+    assert r.returncode == 2 and "same objectives" in r.stderr
