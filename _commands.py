@@ -357,8 +357,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
             sid = store.optuna_storage.get_study_id_from_name(args.name)
             url += f"studies/{sid}"
         storage_url = store.url
+    from cosearch._artifacts import artifact_store
+
+    artifacts = artifact_store(storage_url)
     print(f"optuna-dashboard on {storage_url}: open {url} (Ctrl-C stops it)", file=sys.stderr)
-    optuna_dashboard.run_server(storage_url, host=args.host, port=args.port)
+    optuna_dashboard.run_server(
+        storage_url, host=args.host, port=args.port, artifact_store=artifacts
+    )
     return 0
 
 

@@ -237,6 +237,7 @@ class Campaign:
 
             ctx = SearchContext(self, target, seed, progress=progress, callback=callback)
             self.strategy.run(ctx)
+            self.attach_artifacts()
             return ctx.summary(time.perf_counter() - t0)
         assert isinstance(self.strategy, SamplerStrategy)
         attach = getattr(self.strategy, "attach", None)
@@ -299,7 +300,16 @@ class Campaign:
             heartbeat.close()
             if bar is not None:
                 bar.close()
+        self.attach_artifacts()
         return RunSummary(done, ran, failed, marked, time.perf_counter() - t0)
+
+    def attach_artifacts(self) -> int:
+        """Dashboard artifacts for the trials the config's ``artifacts`` setting selects."""
+        from cosearch._artifacts import front_artifacts
+
+        if self.config.artifacts == "none":
+            return 0
+        return front_artifacts(self, self.pareto())
 
     def _progress(self, done: int, target: int) -> Any:
         from tqdm import tqdm
@@ -371,6 +381,14 @@ class Campaign:
             # the list form under "constraints": Optuna >= 5 samplers and best_trials read it as
             # trial.constraints, and optuna-dashboard (0.21) reads only this form
             storage.set_trial_system_attr(trial_id, CONSTRAINTS_KEY, violations)
+            if self.config.artifacts == "all":
+                from cosearch._artifacts import trial_artifacts
+
+                data = onnx_bytes or model_to_bytes(strip_weights(arch.onnx()))
+                ids = trial_artifacts(
+                    self, trial, data, acc, None if self.evaluator.measured else ev.cost
+                )
+                storage.set_trial_user_attr(trial_id, "artifacts", ids)
             return study.tell(trial, values)
         except CosearchInputError:
             self._fail(study, trial, trial_id, "bad input")

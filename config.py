@@ -96,6 +96,8 @@ class CampaignConfig:
     cost_source: str = "analytical:systolic"
     #: "memory" (per process), "store" (also the layer_costs table), "auto" (the model decides)
     layer_cache: str = "auto"
+    #: which trials get dashboard artifacts (ONNX, per-layer plot, accelerator JSON)
+    artifacts: str = "front"
     strategy: str = "random"
     strategy_options: Mapping[str, Any] = field(default_factory=dict)
     storage: str | None = None
@@ -262,7 +264,7 @@ def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
             "objectives", '[objectives] needs at least one metric, e.g. accuracy = "maximize"'
         )
 
-    r.table("evaluate", ("accuracy", "cost", "layer_cache"))
+    r.table("evaluate", ("accuracy", "cost", "layer_cache", "artifacts"))
     accuracy = r.get(
         "evaluate.accuracy",
         None,
@@ -285,6 +287,13 @@ def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
             f'evaluate.layer_cache must be "auto", "memory" or "store"; got {layer_cache!r}',
         )
 
+    artifacts = r.get("evaluate.artifacts", "front", types=str, what='"front", "all" or "none"')
+    if artifacts not in ("front", "all", "none"):
+        raise r.error(
+            "evaluate.artifacts",
+            f'evaluate.artifacts must be "front", "all" or "none"; got {artifacts!r}',
+        )
+
     strat_tbl = r.table("strategy")
     strategy = r.get("strategy.name", "random", types=str, what="a strategy name")
     strategy_options = {k: v for k, v in strat_tbl.items() if k != "name"}
@@ -302,6 +311,7 @@ def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
         accuracy_source=accuracy,
         cost_source=cost,
         layer_cache=layer_cache,
+        artifacts=artifacts,
         strategy=strategy,
         strategy_options=strategy_options,
         storage=storage,

@@ -96,6 +96,8 @@ class Store:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise StoreInputError(f"cannot open storage {self.url}: {reason}") from exc
         self.engine: sa.Engine = self.optuna_storage.engine
+        if path is not None:
+            _use_wal(self.engine)
         try:
             migrations.upgrade(self.engine, self.url)
         except sa.exc.OperationalError as exc:
@@ -463,6 +465,28 @@ class Store:
         """Run one read-only SQL statement; a statement that writes raises QueryError and
         changes nothing."""
         return run_readonly_query(self.url, self.engine, sql)
+
+
+def _use_wal(engine: sa.Engine) -> None:
+    """Write-ahead logging with ``synchronous=NORMAL`` on every connection to an SQLite file.
+
+    A trial takes ~40 small commits (Optuna writes each parameter on its own); in the default
+    rollback-journal mode each one waits for an fsync, which on a busy disk made the
+    quickstart 10x slower. In WAL mode a commit is an append to the log, readers (the
+    dashboard, ``cosearch status``) no longer block the writer, and a killed process loses
+    nothing it committed; only a power cut can lose the last transactions before a checkpoint.
+    """
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cur.close()
+
+    sa.event.listen(engine, "connect", on_connect)
+    engine.dispose()  # connections opened before the listener get it on reconnect
 
 
 class _Tx:

@@ -1,0 +1,154 @@
+"""Per-trial artifacts that optuna-dashboard shows: the network's ONNX graph, a per-layer
+latency/energy plot, and the accelerator's configuration.
+
+They go to Optuna's file-system artifact store beside the database (``<file>.db.artifacts/``
+for SQLite, ``$COSEARCH_ARTIFACTS`` otherwise), are attached through Optuna's artifact API.
+``[evaluate] artifacts = "all"`` attaches them to every trial before it is told (Optuna does
+not let finished trials change); the default ``"front"`` attaches the Pareto-front trials'
+artifacts to the study at the end of each run (the study's Artifacts tab; the mapping trial
+number -> artifact ids is the study attribute ``cosearch.front_artifacts``), because drawing a
+plot per trial costs more than the whole analytical evaluation; ``"none"`` skips them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from cosearch.store._optuna_compat import study_storage
+
+if TYPE_CHECKING:
+    from optuna.artifacts import FileSystemArtifactStore
+
+    from cosearch.campaign import Campaign
+    from cosearch.hwmodels import Accelerator, Cost
+
+__all__ = ["artifact_dir", "artifact_store", "front_artifacts", "plot_layers", "trial_artifacts"]
+
+
+def artifact_dir(url: str) -> Path | None:
+    """Where a store's artifacts live: beside an SQLite file, else ``$COSEARCH_ARTIFACTS``."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        return Path(u.database).with_name(Path(u.database).name + ".artifacts")
+    env = os.environ.get("COSEARCH_ARTIFACTS")
+    return Path(env) if env else None
+
+
+def artifact_store(url: str, *, create: bool = False) -> FileSystemArtifactStore | None:
+    from optuna.artifacts import FileSystemArtifactStore
+
+    path = artifact_dir(url)
+    if path is None:
+        return None
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    elif not path.is_dir():
+        return None
+    return FileSystemArtifactStore(str(path))
+
+
+def plot_layers(cost: Cost, path: str, title: str) -> None:
+    """Per-layer latency (cycles) and energy (pJ) as two stacked bar charts (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = cost.per_layer
+    xs = range(len(layers))
+    fig, (a1, a2) = plt.subplots(
+        2, 1, figsize=(max(6.0, len(layers) * 0.12), 5), dpi=100, sharex=True
+    )
+    a1.bar(xs, [lc.latency_cycles for lc in layers], color="tab:blue")
+    a1.set_ylabel("latency (cycles)")
+    a2.bar(xs, [lc.energy_pj for lc in layers], color="tab:orange")
+    a2.set_ylabel("energy (pJ)")
+    a2.set_xlabel("layer (network order)")
+    a1.set_title(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _write_files(
+    tmp: Path, number: int, onnx_bytes: bytes, acc: Accelerator, cost: Cost | None
+) -> dict[str, Path]:
+    files = {"onnx": tmp / f"trial{number}.onnx", "accelerator": tmp / f"trial{number}_acc.json"}
+    files["onnx"].write_bytes(onnx_bytes)
+    files["accelerator"].write_text(
+        json.dumps({"template": acc.template, **acc.params, "spec": acc.spec()}, indent=2)
+    )
+    if cost is not None and cost.per_layer:
+        files["layers_png"] = tmp / f"trial{number}_layers.png"
+        plot_layers(cost, str(files["layers_png"]), f"trial {number}: {acc.spec()[:110]}")
+    return files
+
+
+def trial_artifacts(
+    campaign: Campaign, trial: optuna.Trial, onnx_bytes: bytes, acc: Accelerator, cost: Cost | None
+) -> dict[str, str]:
+    """Attach the three artifacts to a RUNNING trial (Optuna refuses finished ones)."""
+    from optuna.artifacts import upload_artifact
+
+    store = artifact_store(campaign.store.url, create=True)
+    if store is None:
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        files = _write_files(Path(tmp), trial.number, onnx_bytes, acc, cost)
+        return {
+            k: upload_artifact(artifact_store=store, file_path=str(f), study_or_trial=trial)
+            for k, f in files.items()
+        }
+
+
+def front_artifacts(campaign: Campaign, front: Iterable[FrozenTrial]) -> int:
+    """Attach each front trial's artifacts to the study (finished trials cannot take
+    artifacts in Optuna), recorded in the study attribute ``cosearch.front_artifacts``
+    (trial number -> artifact ids). Returns how many trials were added."""
+    from optuna.artifacts import upload_artifact
+
+    from cosearch.hwmodels import Accelerator, extract_layers
+    from cosearch.spaces.onnx_io import model_from_bytes
+
+    store = artifact_store(campaign.store.url, create=True)
+    if store is None:
+        return 0
+    study = campaign.study
+    known: dict[str, dict[str, str]] = dict(study.user_attrs.get("cosearch.front_artifacts", {}))
+    storage = study_storage(study)
+    sid = storage.get_study_id_from_name(campaign.name)
+    added = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for t in front:
+            if str(t.number) in known or "artifacts" in t.user_attrs:
+                continue
+            ev = campaign.store.evaluation(
+                storage.get_trial_id_from_study_id_trial_number(sid, t.number)
+            )
+            if ev is None:
+                continue
+            acc = Accelerator(ev["template"], ev["accelerator"])
+            cost = None
+            if not campaign.evaluator.measured:
+                cost = campaign.evaluator.cost_model.evaluate(
+                    extract_layers(model_from_bytes(ev["onnx"])), acc
+                )
+            files = _write_files(Path(tmp), t.number, ev["onnx"], acc, cost)
+            known[str(t.number)] = {
+                k: upload_artifact(artifact_store=store, file_path=str(f), study_or_trial=study)
+                for k, f in files.items()
+            }
+            added += 1
+    if added:
+        study.set_user_attr("cosearch.front_artifacts", known)
+    return added
