@@ -23,7 +23,14 @@ from optuna.distributions import (
 
 from cosearch.errors import ConfigError
 
-__all__ = ["Param", "sample_params", "apply_overrides", "distributions_of", "validate_params"]
+__all__ = [
+    "Param",
+    "check_int_options",
+    "sample_params",
+    "apply_overrides",
+    "distributions_of",
+    "validate_params",
+]
 
 
 @dataclass(frozen=True)
@@ -253,6 +260,44 @@ class Param:
             one = self.override(v, owner=owner)  # validates type and limits
             checked.append(one.low)
         return Param.categorical(self.name, checked, allowed=checked, help=self.help)
+
+
+def check_int_options(
+    space: str,
+    options: Mapping[str, Any],
+    defaults: Mapping[str, int],
+    limits: Mapping[str, tuple[int, int, int]],
+) -> dict[str, int]:
+    """Validate a space's integer options against ``limits[name] = (low, high, step)``.
+
+    Returns the defaults updated with ``options``. Raises ConfigError naming an unknown option
+    (and listing the valid ones) or the option, its value and the rule it breaks.
+    """
+    import numbers
+
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise ConfigError(
+            f"{space} has no option {unknown[0]!r}; its options are: {', '.join(defaults)}",
+            key=unknown[0],
+        )
+    out = dict(defaults)
+    for name, value in options.items():
+        low, high, step = limits[name]
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if ok:
+            v = int(value)
+            ok = low <= v <= high and v % step == 0
+        if not ok:
+            rule = f"an int in [{low}, {high}]" + (
+                f" that is a multiple of {step}" if step > 1 else ""
+            )
+            raise ConfigError(
+                f"The {name!r} option of {space} must be {rule}. Got {value!r} instead.",
+                key=name,
+            )
+        out[name] = int(value)
+    return out
 
 
 def _article(kind: str) -> str:

@@ -24,7 +24,6 @@ all in the space. Its size is ``7^8 * (2*3*4*5)^2`` (~8.3e10) ordered choices pe
 from __future__ import annotations
 
 import itertools
-import numbers
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -38,7 +37,7 @@ from cosearch.spaces._darts_onnx import (
     build_darts_onnx,
     network_plan,
 )
-from cosearch.spaces._params import Param
+from cosearch.spaces._params import Param, check_int_options
 
 if TYPE_CHECKING:
     import onnx
@@ -115,28 +114,7 @@ _PLACEHOLDER: CellGenotype = ((OPS[0], 0),) * 8
 
 
 def _check_options(options: Mapping[str, Any]) -> dict[str, int]:
-    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
-    if unknown:
-        raise ConfigError(
-            f"darts has no option {unknown[0]!r}; its options are: {', '.join(DEFAULT_OPTIONS)}",
-            key=unknown[0],
-        )
-    out = dict(DEFAULT_OPTIONS)
-    for name, value in options.items():
-        low, high, step = _OPTION_LIMITS[name]
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        if ok:
-            v = int(value)
-            ok = low <= v <= high and v % step == 0
-        if not ok:
-            rule = f"an int in [{low}, {high}]" + (
-                f" that is a multiple of {step}" if step > 1 else ""
-            )
-            raise ConfigError(
-                f"The {name!r} option of darts must be {rule}. Got {value!r} instead.", key=name
-            )
-        out[name] = int(value)
-    return out
+    return check_int_options("darts", options, DEFAULT_OPTIONS, _OPTION_LIMITS)
 
 
 # -- genotype strings -----------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import numbers
 from collections.abc import Mapping, Sequence
 from functools import cache, lru_cache
 from importlib import resources
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from cosearch.errors import ConfigError
 from cosearch.spaces._base import Architecture, NetworkSpace, genotype_digest, register_space
 from cosearch.spaces._nb201_onnx import EDGES, build_nb201_onnx
-from cosearch.spaces._params import Param
+from cosearch.spaces._params import Param, check_int_options
 
 if TYPE_CHECKING:
     import onnx
@@ -67,28 +66,7 @@ _RANK = {op: r for r, op in enumerate(OPS)}
 
 
 def _check_options(options: Mapping[str, Any]) -> dict[str, int]:
-    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
-    if unknown:
-        raise ConfigError(
-            f"nb201 has no option {unknown[0]!r}; its options are: {', '.join(DEFAULT_OPTIONS)}",
-            key=unknown[0],
-        )
-    out = dict(DEFAULT_OPTIONS)
-    for name, value in options.items():
-        low, high, step = _OPTION_LIMITS[name]
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        if ok:
-            v = int(value)
-            ok = low <= v <= high and v % step == 0
-        if not ok:
-            rule = f"an int in [{low}, {high}]" + (
-                f" that is a multiple of {step}" if step > 1 else ""
-            )
-            raise ConfigError(
-                f"The {name!r} option of nb201 must be {rule}. Got {value!r} instead.", key=name
-            )
-        out[name] = int(value)
-    return out
+    return check_int_options("nb201", options, DEFAULT_OPTIONS, _OPTION_LIMITS)
 
 
 # -- arch strings ---------------------------------------------------------------------------------
