@@ -24,9 +24,9 @@ once; WS reads each filter once, the ifmap ``cf`` times, and writes partial sums
 reports these; the SRAM fills and drains that go with DRAM transfers add energy only.
 
 Traffic. Every layer reads its inputs from DRAM and writes its output to DRAM (layers are costed
-independently, so costs add). An operand whose reuse spans folds is fetched once when what must
-stay resident fits in half of its SRAM (double buffering), else once per fold of the other
-dimension; the cheaper of the two fold orders is taken (a compiler would). Partial sums that
+independently, so costs add). An operand whose reuse spans folds is fetched once when the whole
+operand fits in half of its SRAM (double buffering), else once per fold of the other
+dimension (a whole-operand rule: it keeps traffic monotone in a layer's work). Partial sums that
 span row folds (WS, IS) spill to DRAM and come back when the ofmap SRAM cannot hold them.
 
 Energy adds MAC (or ALU) energy, PE register movement, SRAM accesses (per-byte energy grows with
@@ -142,18 +142,42 @@ def _sram_pj_per_byte(kib: float, points: Sequence[tuple[float, float]]) -> floa
     return _power_law(kib, x0, y0, x1, y1) / 8.0
 
 
-def scalesim_compute_cycles(sr: int, sc: int, t: int, rows: int, cols: int) -> int:
-    """Ideal compute cycles of an ``Sr x T`` by ``T x Sc`` GEMM on a ``rows x cols`` array.
+def scalesim_compute_cycles(
+    sr: int, sc: int, t: int, rows: int, cols: int, dataflow: str = "ws"
+) -> int:
+    """Ideal (stall-free) compute cycles of an ``Sr x T`` by ``T x Sc`` GEMM on a ``rows x cols``
+    array, counted as SCALE-Sim 3.0.0 counts them.
 
-    ``folds * (2 * rows + cols + t - 2)`` with ``folds = ceil(sr / rows) * ceil(sc / cols)``:
-    each fold fills the array (skewed inputs reach the far row and column), streams ``t``
-    operands, and drains. This is the scale-up runtime of Samajdar et al., "A Systematic
-    Methodology for Characterizing Scalability of DNN Accelerators using SCALE-Sim", ISPASS
-    2020, i.e. SCALE-Sim's compute cycles without memory stalls. 0 for empty GEMMs.
+    ``folds * per_fold`` with ``folds = ceil(sr / rows) * ceil(sc / cols)`` (every fold, partial
+    ones included, takes a full fold's time) and
+
+    - WS and IS: ``per_fold = 2 * rows + cols + t - 2``: ``rows`` cycles to load the stationary
+      tile, then ``t`` skewed operand rows stream through ``rows + cols - 2`` cycles of fill and
+      drain. This is the scale-up runtime of Samajdar et al., "A Systematic Methodology for
+      Characterizing Scalability of DNN Accelerators using SCALE-Sim", ISPASS 2020.
+    - OS: ``per_fold = rows + cols + t - 2``: nothing is preloaded; both operands stream in
+      skewed for ``t`` cycles and the accumulated outputs drain in ``rows + cols - 2`` more.
+      SCALE-Sim 3.0.0 models OS this way (its OS demand matrices hold ``t + rows + cols - 2``
+      rows per fold), one stationary-load phase shorter than the paper's formula.
+
+    Checked against scalesim 3.0.0 per layer by ``benchmarks/hwmodels/scalesim_compare.py``
+    (results in ``benchmarks/results/hwmodels_scalesim.md``): SCALE-Sim's COMPUTE_REPORT
+    "Total Cycles" minus "Stall Cycles" is this count minus one, because it reports the 0-based
+    index of the last busy cycle. 0 for empty GEMMs.
+
+    Raises:
+        ConfigError: ``dataflow`` is not ``ws``, ``os`` or ``is``.
     """
+    if dataflow not in DATAFLOWS:
+        raise ConfigError(
+            f"The 'dataflow' parameter of hw:systolic must be one of {list(DATAFLOWS)}. "
+            f"Got {dataflow!r} instead.",
+            key="dataflow",
+        )
     if sr <= 0 or sc <= 0 or t <= 0:
         return 0
-    return -(-sr // rows) * -(-sc // cols) * (2 * rows + cols + t - 2)
+    fill = rows if dataflow == "os" else 2 * rows
+    return -(-sr // rows) * -(-sc // cols) * (fill + cols + t - 2)
 
 
 def gemm_view(layer: Layer, dataflow: str) -> tuple[int, int, int, int]:
@@ -161,8 +185,10 @@ def gemm_view(layer: Layer, dataflow: str) -> tuple[int, int, int, int]:
 
     Per group (per batch for ``matmul``): ofmap pixels ``Np = n*p*q``, filters
     ``F = k/groups``, window ``W = c/groups * r * s``. SCALE-Sim's mapping (ISPASS 2020):
-    OS ``(Np, F, W)``, WS ``(W, F, Np)``, IS ``(W, Np, F)``. A depthwise layer is
-    ``c`` GEMMs of one filter each, which is what a plain systolic array does with it.
+    OS ``(Np, F, W)``, WS ``(W, F, Np)``, IS ``(W, Np, F)`` (scalesim 3.0.0 maps them the same
+    way). A depthwise layer is ``c`` GEMMs of one filter each, which is what a plain systolic
+    array does with it and what SCALE-Sim does with a topology layer named ``DP...`` (one
+    single-channel layer per channel).
     """
     if layer.kind == "matmul":
         gemms, pixels, filters, window = layer.n, layer.p * layer.q, layer.k, layer.c
@@ -321,7 +347,7 @@ class SystolicCostModel(CostModel):
         if macs == 0:
             return _zero(layer)
         rf, cf = -(-sr // rows), -(-sc // cols)
-        compute = gemms * scalesim_compute_cycles(sr, sc, t, rows, cols)
+        compute = gemms * scalesim_compute_cycles(sr, sc, t, rows, cols, df)
 
         # SRAM accesses by the array, elements per GEMM (reads of the operand matrices).
         out = sr * sc if df == "os" else sc * t
@@ -337,47 +363,30 @@ class SystolicCostModel(CostModel):
         fl_u = layer.filter_elems * b / gemms
         of_u = layer.ofmap_elems * b / gemms
         cap_if, cap_fl, cap_of = d.cap_if, d.cap_fl, d.cap_of
-        # What one fold of the row (column) dimension keeps resident: its share of an operand.
-        r_share, c_share = min(sr, rows) / sr, min(sc, cols) / sc
         spill = 2 * rf - 1
-        # a: row folds outer (a row fold's slice stays while the column folds run);
-        # z: column folds outer. The compiler picks the order that moves fewer bytes.
-        a: tuple[float, float, float]
-        z: tuple[float, float, float]
+        # Whole-operand rule: an operand is fetched once if it fits half its buffer, else once
+        # per fold of the other dimension. Deciding on the whole operand (not a fold's slice)
+        # keeps DRAM traffic non-decreasing as a layer's work grows; the slice-based rule
+        # was cheaper for some layers but made growing a layer cut its traffic (found by the
+        # hypothesis property test).
         if df == "os":  # row operand = ifmap, column operand = filter; outputs leave once
-            a = (
-                if_u * _once_or(cf, if_u * r_share, cap_if),
+            dr_if, dr_fl, dr_of = (
+                if_u * _once_or(cf, if_u, cap_if),
                 fl_u * _once_or(rf, fl_u, cap_fl),
                 of_u,
             )
-            z = (
+        elif df == "ws":  # stationary filters read once; psums spill per row fold
+            dr_if, dr_fl, dr_of = (
                 if_u * _once_or(cf, if_u, cap_if),
-                fl_u * _once_or(rf, fl_u * c_share, cap_fl),
-                of_u,
-            )
-        elif df == "ws":  # the ifmap slice of a row fold is reused by every column fold
-            a = (
-                if_u * _once_or(cf, if_u * r_share, cap_if),
                 fl_u,
                 of_u * _once_or(spill, of_u, cap_of),
             )
-            z = (
-                if_u * _once_or(cf, if_u, cap_if),
-                fl_u,
-                of_u * _once_or(spill, of_u * c_share, cap_of),
-            )
-        else:  # is: the filter slice of a row fold is reused by every column (pixel) fold
-            a = (
-                if_u,
-                fl_u * _once_or(cf, fl_u * r_share, cap_fl),
-                of_u * _once_or(spill, of_u, cap_of),
-            )
-            z = (
+        else:  # is: stationary ifmap read once; filters per column fold; psums spill
+            dr_if, dr_fl, dr_of = (
                 if_u,
                 fl_u * _once_or(cf, fl_u, cap_fl),
-                of_u * _once_or(spill, of_u * c_share, cap_of),
+                of_u * _once_or(spill, of_u, cap_of),
             )
-        dr_if, dr_fl, dr_of = a if sum(a) <= sum(z) else z
         dram = gemms * (dr_if + dr_fl + dr_of)
 
         # Before the pipeline runs: one vector per edge (OS), or the stationary tile (WS, IS).

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +17,9 @@ from cosearch.hwmodels.systolic import SystolicCostModel, gemm_view, scalesim_co
 from cosearch.spaces import parse_accelerator
 
 REFERENCE = parse_accelerator("systolic")
+SCALESIM_CSV = (
+    Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "hwmodels_scalesim.csv"
+)
 
 
 def _acc(**changes) -> Accelerator:
@@ -143,11 +148,11 @@ def test_work_growth_never_makes_a_layer_cheaper(
 
 def test_os_gemm_cycles_by_hand() -> None:
     # (10 x 20) @ (20 x 5) on a 4 x 4 OS array: Sr = 10, Sc = 5, T = 20,
-    # folds = ceil(10/4) * ceil(5/4) = 6, each 2*4 + 4 + 20 - 2 = 30 cycles.
+    # folds = ceil(10/4) * ceil(5/4) = 6, each 4 + 4 + 20 - 2 = 26 cycles (OS preloads nothing).
     layer = Layer("gemm", c=20, k=5, h=10, p=10)
     acc = _acc(pe_rows=4, pe_cols=4, dataflow="os")
     assert gemm_view(layer, "os") == (1, 10, 5, 20)
-    assert MODEL.layer_cost(layer, acc).compute_cycles == 180
+    assert MODEL.layer_cost(layer, acc).compute_cycles == 156
     # WS: Sr = 20, Sc = 5, T = 10 -> 5 * 2 folds of 2*4 + 4 + 10 - 2 = 20 cycles
     assert MODEL.layer_cost(layer, _acc(pe_rows=4, pe_cols=4, dataflow="ws")).compute_cycles == 200
     # IS: Sr = 20, Sc = 10, T = 5 -> 5 * 3 folds of 15 cycles
@@ -157,14 +162,39 @@ def test_os_gemm_cycles_by_hand() -> None:
 def test_depthwise_runs_one_channel_per_gemm() -> None:
     layer = Layer("depthwise", c=8, k=8, h=4, w=4, p=4, q=4, r=3, s=3, groups=8)
     assert gemm_view(layer, "os") == (8, 16, 1, 9)
-    cycles = MODEL.layer_cost(layer, _acc(pe_rows=4, pe_cols=4)).compute_cycles
-    assert cycles == 8 * scalesim_compute_cycles(16, 1, 9, 4, 4) == 8 * 4 * 19
+    cycles = MODEL.layer_cost(layer, _acc(pe_rows=4, pe_cols=4, dataflow="os")).compute_cycles
+    assert cycles == 8 * scalesim_compute_cycles(16, 1, 9, 4, 4, "os") == 8 * 4 * 15
 
 
 def test_scalesim_formula_edge_cases() -> None:
     assert scalesim_compute_cycles(0, 5, 5, 4, 4) == 0
     assert scalesim_compute_cycles(1, 1, 1, 1, 1) == 2
     assert scalesim_compute_cycles(32, 32, 100, 32, 32) == 2 * 32 + 32 + 100 - 2
+    assert scalesim_compute_cycles(32, 32, 100, 32, 32, "is") == 2 * 32 + 32 + 100 - 2
+    assert scalesim_compute_cycles(32, 32, 100, 32, 32, "os") == 32 + 32 + 100 - 2
+    assert scalesim_compute_cycles(1, 1, 1, 1, 1, "os") == 1
+    with pytest.raises(ConfigError, match="dataflow"):
+        scalesim_compute_cycles(1, 1, 1, 1, 1, "rs")
+
+
+@pytest.mark.skipif(not SCALESIM_CSV.exists(), reason=f"{SCALESIM_CSV} is absent")
+def test_compute_cycles_equal_scalesim_per_layer() -> None:
+    # Every job of benchmarks/hwmodels/scalesim_compare.py (regenerate: see
+    # benchmarks/README.md): SCALE-Sim 3.0.0's compute cycles, converted as its report explains.
+    with SCALESIM_CSV.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) >= 100
+    shape = ("n", "c", "k", "h", "w", "p", "q", "r", "s", "stride", "groups")
+    wrong = []
+    for row in rows:
+        layer = Layer(row["kind"], **{f: int(row[f]) for f in shape})
+        acc = _acc(
+            pe_rows=int(row["array_rows"]), pe_cols=int(row["array_cols"]), dataflow=row["dataflow"]
+        )
+        cycles = MODEL.layer_cost(layer, acc).compute_cycles
+        if cycles != int(row["scalesim_compute_cycles"]):
+            wrong.append((row["network"], row["layer"], row["dataflow"], cycles))
+    assert not wrong
 
 
 def test_dram_bound_latency_and_utilization() -> None:
