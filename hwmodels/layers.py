@@ -421,6 +421,10 @@ def _light_copy(model: onnx.ModelProto) -> onnx.ModelProto:
     return light
 
 
+def _node_name(node: onnx.NodeProto) -> str:
+    return node.name or (node.output[0] if node.output else f"<unnamed {node.op_type}>")
+
+
 def extract_layers(model: onnx.ModelProto, *, elem_bytes: int | None = None) -> list[Layer]:
     """The layers of ``model``, in graph order, with shapes from ONNX shape inference (with
     data propagation, so shapes computed by Shape/Gather/Concat chains resolve).
@@ -445,7 +449,7 @@ def extract_layers(model: onnx.ModelProto, *, elem_bytes: int | None = None) -> 
     unknown: dict[str, list[str]] = {}
     for node in model.graph.node:
         if node.op_type not in SUPPORTED_OPS:
-            unknown.setdefault(node.op_type, []).append(node.name or node.output[0])
+            unknown.setdefault(node.op_type, []).append(_node_name(node))
     if unknown:
         parts = [
             f"{op} (node {', '.join(repr(n) for n in names[:3])}"
@@ -505,6 +509,6 @@ def _collect(inferred: onnx.ModelProto, eb: int) -> list[Layer]:
             # once at compile time, not per inference.
             static.update(node.output)
             continue
-        name = node.name or node.output[0]
+        name = _node_name(node)
         layers.append(_BUILDERS[op](node, g, eb, name))
     return layers

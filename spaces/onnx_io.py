@@ -270,6 +270,13 @@ def _load(
     ) as err:
         raise OnnxImportError(f"ONNX shape inference failed: {_one_line(err)}") from err
     _check_sizes(inferred.graph, declared=False)
+    try:  # structural validity against the operator schemas (found by fuzzing: a corrupted
+        # file can parse and infer while a node has lost its outputs)
+        # file can parse and infer while a node has lost its outputs); on the structure-only
+        # form, so the checker never opens external data files
+        onnx.checker.check_model(strip_weights(inferred))
+    except (onnx.checker.ValidationError, ValueError) as err:
+        raise OnnxImportError(f"not a valid ONNX model: {_one_line(err)}") from err
 
     from cosearch.hwmodels.layers import extract_layers
 

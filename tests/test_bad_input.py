@@ -1,0 +1,200 @@
+"""Bad input: one clear line, exit code 2, nothing changed; fuzzing of the two parsers that
+read user files (campaign TOML and ONNX) for undocumented exceptions."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import cosearch
+from cosearch.errors import ConfigError, OnnxImportError
+
+from .conftest import QUICK_TOML, run_cli
+
+GOOD = QUICK_TOML.format(name="fuzz", trials=3, seed=0, strategy="random")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=400))
+def test_config_parser_fuzz_raises_only_config_error(text):
+    try:
+        cosearch.parse_config(text)
+    except ConfigError:
+        pass
+
+
+_lines = GOOD.splitlines()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(0, len(_lines) - 1), max_size=4),
+    st.lists(
+        st.sampled_from(
+            [
+                '"x"',
+                "-1",
+                "0",
+                "1e309",
+                "[]",
+                "{}",
+                "true",
+                '"ws"',
+                "[0, 1]",
+                '"area_mm2 <= -1"',
+                "nan",
+            ]
+        ),
+        min_size=4,
+        max_size=4,
+    ),
+)
+def test_config_mutations_raise_only_config_error(which, values):
+    lines = list(_lines)
+    for i, v in zip(which, values):
+        if "=" in lines[i]:
+            key = lines[i].split("=", 1)[0]
+            lines[i] = f"{key}= {v}"
+    try:
+        cosearch.parse_config("\n".join(lines))
+    except ConfigError:
+        pass
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=2000))
+def test_onnx_importer_fuzz_raises_only_onnx_import_error(tmp_path_factory, data):
+    from cosearch.spaces.onnx_io import load_onnx
+
+    path = tmp_path_factory.mktemp("fuzz") / "m.onnx"
+    path.write_bytes(data)
+    try:
+        load_onnx(path)
+    except OnnxImportError:
+        pass
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 64))
+def test_onnx_importer_on_corrupted_real_models(tmp_path_factory, offset, length):
+    """Flip bytes in a real network's file: refused with OnnxImportError or still valid."""
+    from cosearch.spaces.onnx_io import load_onnx
+
+    space = cosearch.get_space("nb201", channels=4, cells_per_stage=1, input_size=8)
+    arch = space.build(space.sample(__import__("numpy").random.default_rng(offset)))
+    from cosearch.spaces.onnx_io import model_to_bytes, strip_weights
+
+    data = bytearray(model_to_bytes(strip_weights(arch.onnx())))
+    start = offset % len(data)
+    for i in range(start, min(start + length, len(data))):
+        data[i] ^= 0x5A
+    path = tmp_path_factory.mktemp("corrupt") / "m.onnx"
+    path.write_bytes(bytes(data))
+    try:
+        load_onnx(path)
+    except OnnxImportError:
+        pass
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    cfg = d / "c.toml"
+    cfg.write_text(GOOD)
+    url = f"sqlite:///{d / 'c.db'}"
+    assert run_cli("run", str(cfg), "--storage", url, "--no-progress").returncode == 0
+    return d, url
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "malformed",
+        "unknown_space",
+        "unknown_strategy",
+        "unknown_cost_model",
+        "range",
+        "inverted_range",
+        "changed_config",
+    ],
+)
+def test_bad_config_leaves_database_unchanged(small_db, case):
+    d, url = small_db
+    text = {
+        "malformed": GOOD.replace("trials = 3", "trials = = 3"),
+        "unknown_space": GOOD.replace('network = "nb201"', 'network = "resnet"'),
+        "unknown_strategy": GOOD.replace('name = "random"', 'name = "annealing"'),
+        "unknown_cost_model": GOOD.replace('"analytical:systolic"', '"analytical:magic"'),
+        "range": GOOD + "\n[space.hw]\npe_rows = [0, 2000]\n",
+        "inverted_range": GOOD + "\n[space.hw]\nclock_mhz = [900, 100]\n",
+        "changed_config": GOOD.replace('accuracy = "maximize"', 'accuracy = "minimize"'),
+    }[case]
+    cfg = d / f"{case}.toml"
+    cfg.write_text(text)
+    db = d / "c.db"
+    before = _digest(db)
+    r = run_cli("run", str(cfg), "--storage", url, "--no-progress")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1
+    assert _digest(db) == before
+
+
+def test_unreachable_database_url(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(GOOD)
+    r = run_cli(
+        "run",
+        str(cfg),
+        "--storage",
+        "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=3",
+    )
+    assert r.returncode == 2 and "cannot open storage" in r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_unwritable_storage_path(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(GOOD)
+    r = run_cli("run", str(cfg), "--storage", f"sqlite:///{tmp_path}/missing/dir/x.db")
+    assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+@pytest.mark.parametrize("kind", ["truncated", "not_onnx", "external_outside", "absurd"])
+def test_bad_onnx_files_exit_2(tmp_path, kind):
+    from onnx import TensorProto, helper
+
+    path = tmp_path / "m.onnx"
+    if kind in ("truncated", "not_onnx"):
+        space = cosearch.get_space("nb201", channels=4, cells_per_stage=1, input_size=8)
+        data = (
+            space.build(space.sample(__import__("numpy").random.default_rng(0)))
+            .onnx()
+            .SerializeToString()
+        )
+        path.write_bytes(data[: len(data) // 3] if kind == "truncated" else b"hello" * 50)
+    else:
+        dim = 2**40 if kind == "absurd" else 4
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, dim, 4])
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+        w = helper.make_tensor("w", TensorProto.FLOAT, [4, 4, 1, 1], [0.0] * 16)
+        if kind == "external_outside":
+            w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 4, 1, 1])
+            w.data_location = TensorProto.EXTERNAL
+            e = w.external_data.add()
+            e.key, e.value = "location", "../outside.bin"
+        node = helper.make_node("Conv", ["x", "w"], ["y"])
+        model = helper.make_model(
+            helper.make_graph([node], "g", [x], [y], [w]),
+            opset_imports=[helper.make_opsetid("", 17)],
+        )
+        path.write_bytes(model.SerializeToString())
+    r = run_cli("hw", "eval", str(path), "--accelerator", "systolic", "--format", "json")
+    assert r.returncode == 2, (kind, r.stderr)
+    assert r.stderr.count("\n") == 1 and str(path) in r.stderr
