@@ -2,6 +2,7 @@
 
 from cosearch.hwmodels import heterogeneous, measured, roofline, row_stationary  # noqa: F401
 from cosearch.hwmodels import systolic as _systolic  # noqa: F401  (registers "systolic")
+from cosearch.hwmodels._api import default_cost_model, evaluate_model
 from cosearch.hwmodels._base import (
     LAYER_KINDS,
     Accelerator,
@@ -13,7 +14,6 @@ from cosearch.hwmodels._base import (
     list_cost_models,
     register_cost_model,
 )
-from cosearch.hwmodels._api import default_cost_model, evaluate_model
 from cosearch.hwmodels.layers import extract_layers
 
 __all__ = [
