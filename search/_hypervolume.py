@@ -68,9 +68,7 @@ def _hv(p: np.ndarray, r: np.ndarray) -> float:
     return float(total)
 
 
-def normalize(
-    values: np.ndarray, bounds: list[tuple[float, float]], log: list[bool]
-) -> np.ndarray:
+def normalize(values: np.ndarray, bounds: list[tuple[float, float]], log: list[bool]) -> np.ndarray:
     """Map objective values to [0, 1] minimization coordinates with fixed bounds.
 
     Column ``j`` goes linearly (or in log10 when ``log[j]``) from ``bounds[j] = (best, worst)``
