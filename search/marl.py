@@ -105,8 +105,11 @@ _CHOICES = {
 
 @register_strategy("marl")
 class MARLStrategy(SamplerStrategy):
-    """Multi-agent PPO sampler (see the module docstring): the options of ``rl`` plus
-    ``groups`` (a list of lists of parameter names or fnmatch patterns, one per agent)."""
+    """Multi-agent RL: one PPO agent per sub-system (network stages, accelerator parts).
+
+    The options of ``rl`` plus ``groups``: a list of lists of parameter names or fnmatch
+    patterns, one per agent (see the module docstring).
+    """
 
     options: ClassVar[dict[str, Option]] = {
         **_OPTIONS,
@@ -170,7 +173,7 @@ class MARLStrategy(SamplerStrategy):
 
 @register_strategy("rl")
 class RLStrategy(MARLStrategy):
-    """The single-agent baseline: :class:`MARLStrategy`'s learner with one agent."""
+    """Single-agent RL baseline: the ``marl`` learner with one agent over every parameter."""
 
     options: ClassVar[dict[str, Option]] = dict(_OPTIONS)
     single: ClassVar[bool] = True
