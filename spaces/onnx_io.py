@@ -110,7 +110,7 @@ def _weights_to_inputs(graph: onnx.GraphProto, names: set[str] | None = None) ->
 
 
 def strip_weights(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A structure-only copy of ``model``: every initializer becomes a graph input.
+    """A structure-only copy of ``model``: every weight initializer becomes a graph input.
 
     Each former initializer keeps its name, element type and shape (no data), so the copy
     still passes ``onnx.checker.check_model`` and shape inference still reaches every tensor;
@@ -120,7 +120,17 @@ def strip_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     """
     out = onnx.ModelProto()
     out.CopyFrom(model)
-    _weights_to_inputs(out.graph)
+    # floating-point initializers are weights; integer ones (Slice bounds, Reshape shapes)
+    # are tiny constants that shape inference needs, so they stay
+    floats = {
+        onnx.TensorProto.FLOAT,
+        onnx.TensorProto.FLOAT16,
+        onnx.TensorProto.BFLOAT16,
+        onnx.TensorProto.DOUBLE,
+    }
+    names = {i.name for i in out.graph.initializer if i.data_type in floats}
+    names |= {s.values.name for s in out.graph.sparse_initializer}
+    _weights_to_inputs(out.graph, names)
     return out
 
 
