@@ -1,0 +1,332 @@
+"""Few-shot latency prediction on a device never seen before, in the spirit of HELP.
+
+HELP (Lee et al., "HELP: Hardware-Adaptive Efficient Latency Prediction for NAS via
+Meta-Learning", NeurIPS 2021) conditions a latency network on a *hardware embedding* (the
+latencies of 10 fixed reference architectures on the device) and meta-learns its initial
+weights with MAML over many devices, then fine-tunes on the new device's few measurements.
+
+This module meta-learns the same thing in closed form, as a hierarchical Bayesian linear model
+(the meta-learned-prior family of ALPaCA, Harrison et al. 2018, and R2-D2, Bertinetto et al.,
+ICLR 2019):
+
+1. *Per-device normalization*: each device's latencies are divided by their mean, so devices a
+   hundred times apart share one scale; the target device's scale is estimated from its shots.
+   Latency stays in linear (not log) units because it adds up over layers: a device is then
+   close to a linear function of per-layer one-hot encodings (FBNet's and nn-Meter's lookup-
+   table model), which a log would turn multiplicative.
+2. *Shared features* ``phi(x) = [1, standardized x, h(x)]``, where ``h`` (optional,
+   ``embedding="mlp"``) is the last hidden layer of a multi-task MLP trained to predict every
+   meta-training device at once (torch, CPU): it learns non-linear structure that all devices
+   share. The default is ``"none"``: on the one-hot table encodings latency is already close
+   to linear and the MLP did not help (benchmarks/results/predictors_fewshot.md); it is meant
+   for continuous encodings such as ``onnx_features``.
+3. *A prior over devices*: one ridge-regression head ``w_d`` per meta-training device on
+   ``phi``; their mean ``mu`` and covariance ``C`` (plus a shrinkage ``lambda * tr(C)/F * I``,
+   which lets a new device leave the span of the known ones) are the prior ``N(mu, Sigma)``
+   over the head of an unseen device.
+4. *Adaptation* to K measured architectures is the exact Gaussian posterior of the head given
+   the shots (noise variance ``noise``): no inner-loop SGD, so it is deterministic, takes
+   microseconds, and cannot overfit K = 10 points the way fine-tuning a network can. The
+   posterior mean head, projected on the prior's principal directions, is the device's
+   *hardware embedding* (:attr:`AdaptedLatencyPredictor.embedding_`): the shots play the role
+   of HELP's reference architectures (any K architectures work, fixed or not).
+5. *Meta-validation*: ``shrinkage`` and ``noise`` (when not given) are chosen by
+   leave-one-device-out episodes over the meta-training devices: the prior from the others,
+   K random shots of the held-out device, Spearman on its other rows. (The MLP features are
+   trained once on all meta-training devices, so these episodes see a device that shaped the
+   features; the held-out device never shapes the prior.)
+
+Why not MAML: with K = 10 and tens of parameters per device, a Gaussian prior learned from
+the devices gives the Bayes-optimal linear adaptation in closed form, whereas MAML's few
+gradient steps approximate a shrinkage towards a learned initialization. The embedding network
+plays the part of HELP's meta-learned latency network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.stats import rankdata
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from cosearch.predictors._base import PredictorBase, feature_matrix
+
+__all__ = ["FewShotLatencyPredictor", "AdaptedLatencyPredictor"]
+
+_SHRINKAGE_GRID = (0.0, 1e-3, 1e-2, 1e-1)
+_NOISE_GRID = (1e-4, 1e-3, 1e-2)
+_HEAD_RIDGE = 1e-3  # per-row ridge of the per-device heads: the heads see thousands of rows
+_META_ROWS = 2000  # rows scored per held-out device in meta-validation
+
+
+class FewShotLatencyPredictor(PredictorBase):
+    """Meta-trained on many devices, adapted to a new one from K measurements.
+
+    ``fit(X, Y)`` meta-trains: ``X`` is ``N x F`` (a table encoding or ``onnx_features`` rows;
+    Architectures / ONNX models are encoded with ``onnx_features``), ``Y`` is ``N x M``
+    latencies of ``M >= 2`` devices in ms (NaN where a device did not measure a row; every
+    device needs at least 2 finite rows). ``predict(X)`` gives ``n x M`` latencies for the
+    meta-training devices. :meth:`adapt` returns an :class:`AdaptedLatencyPredictor` for a new
+    device.
+
+    Parameters: ``shots`` (K used in meta-validation episodes; adaptation takes any K),
+    ``embedding`` ('mlp' or 'none'), ``hidden`` / ``embed_dim`` / ``epochs`` (the MLP),
+    ``shrinkage`` and ``noise`` (None: chosen by meta-validation from
+    ``(0, 1e-3, 1e-2, 1e-1)`` and ``(1e-4, 1e-3, 1e-2)``; ``noise`` is a variance in squared
+    relative-latency units, 1e-3 = about 3% noise), ``meta_episodes`` (shot draws per held-out
+    device), ``random_state``.
+
+    Learned: ``x_mean_``, ``x_std_``, ``scale_`` (mean latency per device, ms), ``coef_``
+    (``M x P`` heads on ``phi``), ``prior_mean_`` (``P``), ``prior_cov_`` (``P x P``, shrinkage
+    included), ``components_`` (prior principal directions, ``P x r``), ``shrinkage_``,
+    ``noise_``, ``meta_scores_`` ({(shrinkage, noise): mean Spearman}), ``embed_state_``
+    (torch tensors of the MLP, or None), ``n_features_in_``, ``n_devices_``.
+    """
+
+    def __init__(
+        self,
+        shots: int = 10,
+        embedding: str = "none",
+        hidden: int = 128,
+        embed_dim: int = 32,
+        epochs: int = 40,
+        shrinkage: float | None = None,
+        noise: float | None = None,
+        meta_episodes: int = 8,
+        random_state: int = 0,
+    ) -> None:
+        self.shots = shots
+        self.embedding = embedding
+        self.hidden = hidden
+        self.embed_dim = embed_dim
+        self.epochs = epochs
+        self.shrinkage = shrinkage
+        self.noise = noise
+        self.meta_episodes = meta_episodes
+        self.random_state = random_state
+
+    # -- meta-training ----------------------------------------------------------------------------
+    def fit(self, X: Any, Y: Any) -> FewShotLatencyPredictor:
+        """Meta-train on ``X`` (N x F) and device latencies ``Y`` (N x M); returns ``self``.
+
+        Raises ValueError when ``Y`` is not 2-D with ``M >= 2`` columns, a latency is not
+        positive, a device has fewer than 2 measured rows, or a parameter is invalid.
+        """
+        if self.embedding not in ("mlp", "none"):
+            raise ValueError(f"embedding must be 'mlp' or 'none'; got {self.embedding!r}")
+        x = check_array(feature_matrix(X), dtype=np.float64)
+        y = check_array(Y, dtype=np.float64, ensure_all_finite="allow-nan", ensure_2d=True)
+        if y.shape[0] != x.shape[0]:
+            raise ValueError(f"X has {x.shape[0]} rows but Y has {y.shape[0]}")
+        if y.shape[1] < 2:
+            raise ValueError(
+                f"meta-training needs at least 2 devices (Y columns); got {y.shape[1]}"
+            )
+        measured = np.isfinite(y)
+        if (measured.sum(axis=0) < 2).any():
+            raise ValueError("every device (Y column) needs at least 2 measured rows")
+        if (y[measured] <= 0).any():
+            raise ValueError("latencies must be > 0")
+        self.n_features_in_ = x.shape[1]
+        self.n_devices_ = y.shape[1]
+        self.x_mean_ = x.mean(axis=0)
+        std = x.std(axis=0)
+        self.x_std_ = np.where(std > 1e-12, std, 1.0)
+        self.scale_ = np.array([y[measured[:, j], j].mean() for j in range(y.shape[1])])
+        rel = y / self.scale_
+        xs = (x - self.x_mean_) / self.x_std_
+        self.embed_state_ = None
+        if self.embedding == "mlp":
+            from cosearch.predictors._embed import train_embedding
+
+            self.embed_state_ = train_embedding(
+                xs,
+                rel,
+                hidden=self.hidden,
+                embed_dim=self.embed_dim,
+                epochs=self.epochs,
+                seed=self.random_state,
+            )
+        phi = self._phi_std(xs)
+        self.coef_ = _heads(phi, rel, measured)
+        self.prior_mean_ = self.coef_.mean(axis=0)
+        centred = self.coef_ - self.prior_mean_
+        cov = centred.T @ centred / max(1, self.n_devices_ - 1)
+        shrink, noise, scores = self._choose(phi, rel, measured)
+        self.shrinkage_ = shrink
+        self.noise_ = noise
+        self.meta_scores_ = scores
+        self.prior_cov_ = _shrunk(cov, shrink)
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        self.components_ = vt[: max(1, self.n_devices_ - 1)].T
+        return self
+
+    def _phi_std(self, xs: np.ndarray) -> np.ndarray:
+        parts = [np.ones((xs.shape[0], 1)), xs]
+        if self.embed_state_ is not None:
+            from cosearch.predictors._embed import embed
+
+            parts.append(embed(self.embed_state_, xs, self.hidden, self.embed_dim))
+        return np.hstack(parts)
+
+    def features(self, X: Any) -> np.ndarray:
+        """The shared features ``phi(X)`` (``n x P``) the device heads act on."""
+        check_is_fitted(self)
+        x = check_array(feature_matrix(X), dtype=np.float64)
+        if x.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {x.shape[1]} features; the predictor was fitted on {self.n_features_in_}"
+            )
+        return self._phi_std((x - self.x_mean_) / self.x_std_)
+
+    def _choose(
+        self, phi: np.ndarray, rel: np.ndarray, measured: np.ndarray
+    ) -> tuple[float, float, dict[tuple[float, float], float]]:
+        """(shrinkage, noise) by leave-one-device-out episodes (see the module docstring)."""
+        shrinks = _SHRINKAGE_GRID if self.shrinkage is None else (float(self.shrinkage),)
+        noises = _NOISE_GRID if self.noise is None else (float(self.noise),)
+        if len(shrinks) == 1 and len(noises) == 1:
+            return shrinks[0], noises[0], {}
+        rng = np.random.default_rng(self.random_state)
+        totals = {(s, n): 0.0 for s in shrinks for n in noises}
+        count = 0
+        for d in range(self.n_devices_):
+            rows = np.flatnonzero(measured[:, d])
+            if len(rows) <= self.shots + 1:
+                continue
+            others = np.delete(self.coef_, d, axis=0)
+            mu = others.mean(axis=0)
+            centred = others - mu
+            cov = centred.T @ centred / max(1, len(others) - 1)
+            for _ in range(self.meta_episodes):
+                shots = rng.choice(rows, self.shots, replace=False)
+                rest = np.setdiff1d(rows, shots)
+                if len(rest) > _META_ROWS:
+                    rest = rng.choice(rest, _META_ROWS, replace=False)
+                truth = rankdata(rel[rest, d])
+                for s in shrinks:
+                    sigma = _shrunk(cov, s)
+                    for n in noises:
+                        w, _, _ = _posterior(phi[shots], rel[shots, d], mu, sigma, n)
+                        totals[(s, n)] += _rank_corr(truth, phi[rest] @ w)
+                count += 1
+        scores = {k: v / max(1, count) for k, v in totals.items()}
+        best = max(scores, key=lambda k: scores[k])  # first of equals: the grid order
+        return best[0], best[1], scores
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Latencies (ms, ``n x M``) of ``X`` on the meta-training devices."""
+        check_is_fitted(self)
+        return self.features(X) @ self.coef_.T * self.scale_
+
+    # -- adaptation --------------------------------------------------------------------------------
+    def adapt(self, X: Any, y: Any) -> AdaptedLatencyPredictor:
+        """A predictor for a new device from its measured latencies ``y`` (ms, ``K >= 1``
+        positive values) of the architectures ``X``. Raises NotFittedError before ``fit``."""
+        check_is_fitted(self)
+        return AdaptedLatencyPredictor(meta=self).fit(X, y)
+
+    def device_embedding(self, X: Any, y: Any) -> np.ndarray:
+        """The hardware embedding of a device from the latencies ``y`` of reference
+        architectures ``X``: its posterior head, minus the prior mean, in the prior's principal
+        directions (``n_devices_ - 1`` numbers)."""
+        return self.adapt(X, y).embedding_
+
+
+class AdaptedLatencyPredictor(PredictorBase):
+    """The latency predictor of one device: the posterior of a meta-trained prior.
+
+    ``meta`` is a fitted :class:`FewShotLatencyPredictor` (kept, not copied). ``fit(X, y)``
+    takes the device's K measured architectures and latencies (ms, > 0). ``predict(X)`` gives
+    ms; ``predict(X, return_std=True)`` also the posterior predictive standard deviation (ms).
+
+    Learned: ``coef_`` (posterior mean head), ``posterior_cov_``, ``scale_`` (ms per relative
+    unit), ``embedding_`` (the hardware embedding), ``n_features_in_``.
+    """
+
+    def __init__(self, meta: FewShotLatencyPredictor | None = None) -> None:
+        self.meta = meta
+
+    def fit(self, X: Any, y: Any) -> AdaptedLatencyPredictor:
+        """Condition the prior on ``(X, y)``; returns ``self``. Raises ValueError when ``meta``
+        is missing, ``y`` has a non-positive value or lengths differ; NotFittedError when
+        ``meta`` is not meta-trained."""
+        if self.meta is None:
+            raise ValueError("AdaptedLatencyPredictor needs a meta-trained FewShotLatencyPredictor")
+        check_is_fitted(self.meta)
+        phi = self.meta.features(X)
+        target = np.asarray(y, dtype=np.float64).ravel()
+        if target.shape[0] != phi.shape[0]:
+            raise ValueError(f"X has {phi.shape[0]} rows but y has {target.shape[0]}")
+        if not np.all(np.isfinite(target)) or (target <= 0).any():
+            raise ValueError("latencies must be finite and > 0")
+        meta = self.meta
+        # Relative units of the prior: the shots' mean over what the prior's mean device
+        # predicts for the same architectures (not the shots' own mean, which depends on which
+        # architectures were drawn).
+        prior_pred = phi @ meta.prior_mean_
+        base = float(prior_pred.mean())
+        self.scale_ = float(target.mean() / base) if base > 1e-9 else float(target.mean())
+        w, cov, _ = _posterior(
+            phi, target / self.scale_, meta.prior_mean_, meta.prior_cov_, meta.noise_
+        )
+        self.coef_ = w
+        self.posterior_cov_ = cov
+        self.embedding_ = (w - meta.prior_mean_) @ meta.components_
+        self.n_features_in_ = meta.n_features_in_
+        return self
+
+    def predict(self, X: Any, return_std: bool = False) -> Any:
+        """Latencies (ms, ``(n,)``); with ``return_std=True`` a pair ``(mean, std)``."""
+        check_is_fitted(self)
+        phi = self.meta.features(X)  # type: ignore[union-attr]
+        mean = phi @ self.coef_ * self.scale_
+        if not return_std:
+            return mean
+        var = np.einsum("ij,jk,ik->i", phi, self.posterior_cov_, phi) + self.meta.noise_  # type: ignore[union-attr]
+        return mean, np.sqrt(np.maximum(var, 0.0)) * self.scale_
+
+
+def _heads(phi: np.ndarray, rel: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    """One ridge head per device (``M x P``) on its measured rows; the intercept (column 0) is
+    not penalized. Devices measured on the same rows share one factorization."""
+    out = np.zeros((rel.shape[1], phi.shape[1]))
+    patterns: dict[bytes, list[int]] = {}
+    for j in range(rel.shape[1]):
+        patterns.setdefault(np.packbits(measured[:, j]).tobytes(), []).append(j)
+    for cols in patterns.values():
+        rows = measured[:, cols[0]]
+        sub = phi[rows]
+        penalty = _HEAD_RIDGE * len(sub) * np.ones(phi.shape[1])
+        penalty[0] = 0.0
+        gram = sub.T @ sub + np.diag(penalty)
+        out[cols] = np.linalg.solve(gram, sub.T @ rel[rows][:, cols]).T
+    return out
+
+
+def _rank_corr(truth_ranks: np.ndarray, pred: np.ndarray) -> float:
+    """Spearman's rho given the truth's (average) ranks: Pearson's r of the ranks."""
+    a = truth_ranks - truth_ranks.mean()
+    if np.ptp(pred) == 0 or not a.any():
+        return 0.0
+    b = rankdata(pred)
+    b = b - b.mean()
+    return float(a @ b / np.sqrt((a @ a) * (b @ b)))
+
+
+def _shrunk(cov: np.ndarray, shrinkage: float) -> np.ndarray:
+    level = np.trace(cov) / cov.shape[0]
+    return cov + shrinkage * level * np.eye(cov.shape[0])
+
+
+def _posterior(
+    phi: np.ndarray, y: np.ndarray, mu: np.ndarray, sigma: np.ndarray, noise: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gaussian posterior of ``w`` under ``y = phi @ w + eps``, ``w ~ N(mu, sigma)``,
+    ``eps ~ N(0, noise)``: mean, covariance, and the shots' residuals under the prior."""
+    s_phi = sigma @ phi.T  # P x K
+    gram = phi @ s_phi + noise * np.eye(phi.shape[0])
+    resid = y - phi @ mu
+    gain = np.linalg.solve(gram, s_phi.T).T  # P x K
+    return mu + gain @ resid, sigma - gain @ s_phi.T, resid
