@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from typing import Any
 
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from cosearch._pareto import nondominated_mask
 from cosearch.store import Store
+from cosearch.store.queries import (
+    load_trials,
+    objective_table,
+    pareto_front_ids,
+    pareto_mask,
+    rdb_engine,
+    state_counts,
+    study_id_of,
+)
 
 __all__ = [
     "campaign_status",
@@ -42,32 +49,52 @@ def is_feasible(t: FrozenTrial) -> bool:
 
 def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
     """COMPLETE, feasible trials that no other such trial dominates, best first objective
-    first."""
+    first (ties in trial-number order).
+
+    On an RDB storage this reads the objective and constraint values with SQL and builds
+    FrozenTrials for the front only (store/queries.py), instead of every trial of the study.
+    """
+    dirs = [d.name.lower() for d in study.directions]
+    engine = rdb_engine(study)
+    if engine is None:  # e.g. an in-memory Optuna storage
+        front = _pareto_trials_loaded(study, dirs)
+    else:
+        with engine.connect() as conn:
+            study_id = study_id_of(conn, study.study_name)
+        ids, _ = pareto_front_ids(engine, study_id, dirs)
+        front = load_trials(engine, ids)
+    front.sort(key=lambda t: t.values[0], reverse=dirs[0] == "maximize")
+    return front
+
+
+def _pareto_trials_loaded(study: optuna.Study, dirs: list[str]) -> list[FrozenTrial]:
     trials = [
         t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_feasible(t)
     ]
     if not trials:
         return []
-    dirs = [d.name.lower() for d in study.directions]
-    mask = nondominated_mask(np.array([t.values for t in trials], dtype=float), dirs)
-    front = [t for t, keep in zip(trials, mask) if keep]
-    front.sort(key=lambda t: t.values[0], reverse=dirs[0] == "maximize")
-    return front
+    mask = pareto_mask(np.array([t.values for t in trials], dtype=float), dirs)
+    return [t for t, keep in zip(trials, mask) if keep]
 
 
 def campaign_status(store: Store, name: str) -> dict[str, Any]:
+    """The campaign's summary: trial counts by state, feasible COMPLETE trials, front size,
+    objectives, constraints, spaces and strategy. Counts come from SQL (store/queries.py)."""
     row, study = load_campaign(store, name)
-    trials = study.get_trials(deepcopy=False)
-    counts = Counter(t.state.name for t in trials)
     config = json.loads(row["config_json"])
-    feasible = sum(t.state == TrialState.COMPLETE and is_feasible(t) for t in trials)
+    dirs = [d.name.lower() for d in study.directions]
+    with store.engine.connect() as conn:
+        study_id = study_id_of(conn, row["study_name"])
+    counts = state_counts(store.engine, study_id)
+    table = objective_table(store.engine, study_id, len(dirs))
+    feasible_values = table.values[table.feasible]
     return {
         "name": name,
         "study": row["study_name"],
         "created": str(row["created_at"])[:19],
         "trials": {s.name: counts.get(s.name, 0) for s in TrialState},
-        "feasible": feasible,
-        "front_size": len(pareto_trials(study)),
+        "feasible": int(table.feasible.sum()),
+        "front_size": int(pareto_mask(feasible_values, dirs).sum()),
         "objectives": config["objectives"],
         "constraints": config["constraints"],
         "network": config["network"],

@@ -28,9 +28,16 @@ def _v2_heartbeats(conn: sa.Connection) -> None:
     schema.heartbeats.create(conn, checkfirst=True)
 
 
+def _v3_indexes(conn: sa.Connection) -> None:
+    # evaluations' digest indexes already exist where v1 created the table with them
+    for index in schema.V3_INDEXES:
+        index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _v1_initial),
     (2, "worker heartbeats", _v2_heartbeats),
+    (3, "indexes for 100,000-trial queries", _v3_indexes),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -11,8 +11,16 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
-# Optuna owns this table; it is declared here only so foreign keys can point at it.
-optuna_trials = sa.Table("trials", metadata, sa.Column("trial_id", sa.Integer, primary_key=True))
+# Optuna owns this table; it is declared here only so foreign keys can point at it and the
+# cosearch_ indexes below can name its columns. cosearch never creates or alters it.
+optuna_trials = sa.Table(
+    "trials",
+    metadata,
+    sa.Column("trial_id", sa.Integer, primary_key=True),
+    sa.Column("study_id", sa.Integer),
+    sa.Column("number", sa.Integer),
+    sa.Column("state", sa.String(8)),
+)
 
 schema_version = sa.Table(
     "cosearch_schema_version",
@@ -152,6 +160,40 @@ heartbeats = sa.Table(
     ),
     sa.Column("worker", sa.String(256), nullable=False),
     sa.Column("beat_at", sa.DateTime, nullable=False, server_default=sa.func.current_timestamp()),
+)
+
+# -- indexes added by migration 3 (store/migrations.py), for the queries of store/queries.py
+# and the store's own deletes at 100,000 trials (plans in benchmarks/results/store.md) --------
+
+# Store._collect_garbage deletes architectures / accelerators no evaluation references, and
+# every such delete checks the evaluations foreign keys: without these, one full scan of
+# evaluations per architecture (or accelerator), O(trials^2) at scale.
+ix_evaluations_architecture = sa.Index(
+    "ix_evaluations_architecture_digest", evaluations.c.architecture_digest
+)
+ix_evaluations_accelerator = sa.Index(
+    "ix_evaluations_accelerator_digest", evaluations.c.accelerator_digest
+)
+
+# On Optuna's own ``trials`` table, named ``cosearch_*`` so they are recognisably ours. They add
+# no column and change no constraint, and Optuna's alembic check reads only alembic_version.
+#  - (study_id, state): trial counts by state (`cosearch status`) and the COMPLETE-trial scans
+#    of the Pareto query become index-only, instead of reading every trial row of the study;
+#  - (study_id, number): Optuna's get_trial_id_from_study_id_trial_number (worker claims,
+#    `cosearch show`) seeks one entry instead of scanning the study's entries.
+ix_trials_study_state = sa.Index(
+    "cosearch_ix_trials_study_state", optuna_trials.c.study_id, optuna_trials.c.state
+)
+ix_trials_study_number = sa.Index(
+    "cosearch_ix_trials_study_number", optuna_trials.c.study_id, optuna_trials.c.number
+)
+
+#: indexes created by migration 3, in order
+V3_INDEXES = (
+    ix_evaluations_architecture,
+    ix_evaluations_accelerator,
+    ix_trials_study_state,
+    ix_trials_study_number,
 )
 
 #: the tables cosearch creates (Optuna's ``trials`` is not among them)
