@@ -484,3 +484,9 @@ def cmd_hw(args: argparse.Namespace) -> int:
         _out("\nper-layer costs:")
         _out(format_table(cols, result["layers"]))
     return 0
+
+
+def cmd_predictor(args: argparse.Namespace) -> int:
+    from cosearch.predictors._cli import run
+
+    return run(args)

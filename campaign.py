@@ -96,7 +96,12 @@ class Campaign:
         self.network = get_space(config.network, **config.network_options)
         self.hardware = get_hardware_space(config.hardware, **config.hardware_ranges)
         self.evaluator = Evaluator(
-            self.network, self.hardware, accuracy=config.accuracy_source, cost=config.cost_source
+            self.network,
+            self.hardware,
+            accuracy=config.accuracy_source,
+            cost=config.cost_source,
+            latency=config.latency_source,
+            store=store,
         )
         persist = config.layer_cache == "store" or (
             config.layer_cache == "auto" and self.evaluator.cost_model.persist_layer_costs
@@ -176,7 +181,11 @@ class Campaign:
             study.set_user_attr("cosearch.constraints", [str(c) for c in self.config.constraints])
             study.set_user_attr(
                 "cosearch.sources",
-                {"accuracy": self.config.accuracy_source, "cost": self.evaluator.cost_model.source},
+                {
+                    "accuracy": self.config.accuracy_source,
+                    "cost": self.evaluator.cost_model.source,
+                    "latency": self.config.latency_source,
+                },
             )
         self._campaign_id = self.store.add_campaign(
             self.name, self.name, self.config.text, self.config.identity(), _versions()

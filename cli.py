@@ -159,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=None, help="fix a symbolic batch dimension")
     p.add_argument("--format", choices=("table", "json"), default="table")
 
+    from cosearch.predictors._cli import add_parsers as add_predictor_parsers
+
+    add_predictor_parsers(sub)
+
     for what in ("spaces", "strategies", "hwmodels"):
         p = sub.add_parser(what, help=f"list the registered {what}")
         p.add_argument("--format", choices=("table", "json"), default="table")

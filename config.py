@@ -20,8 +20,9 @@ A campaign file looks like::
     constraints = ["area_mm2 <= 4"]
 
     [evaluate]
-    accuracy = "benchmark:nb201/cifar10"
+    accuracy = "benchmark:nb201/cifar10"   # or "predictor:<id>" (a predictor in the store)
     cost = "analytical:systolic"
+    # latency = "predictor:<id>"           (optional: latency_ms from a stored predictor)
 
     [strategy]
     name = "nsga2"
@@ -94,6 +95,8 @@ class CampaignConfig:
     hardware_ranges: Mapping[str, Any] = field(default_factory=dict)
     accuracy_source: str | None = None
     cost_source: str = "analytical:systolic"
+    #: "predictor:<id>" replacing the cost source's latency_ms, or None
+    latency_source: str | None = None
     #: "memory" (per process), "store" (also the layer_costs table), "auto" (the model decides)
     layer_cache: str = "auto"
     #: which trials get dashboard artifacts (ONNX, per-layer plot, accelerator JSON)
@@ -128,6 +131,7 @@ class CampaignConfig:
                     "constraints": [str(c) for c in self.constraints],
                     "accuracy_source": self.accuracy_source,
                     "cost_source": self.cost_source,
+                    "latency_source": self.latency_source,
                     "strategy": self.strategy,
                     "strategy_options": dict(self.strategy_options),
                     "seed": self.seed,
@@ -264,7 +268,7 @@ def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
             "objectives", '[objectives] needs at least one metric, e.g. accuracy = "maximize"'
         )
 
-    r.table("evaluate", ("accuracy", "cost", "layer_cache", "artifacts"))
+    r.table("evaluate", ("accuracy", "cost", "latency", "layer_cache", "artifacts"))
     accuracy = r.get(
         "evaluate.accuracy",
         None,
@@ -276,6 +280,9 @@ def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
         f"analytical:{hardware}",
         types=str,
         what='a cost source such as "analytical:systolic"',
+    )
+    latency = r.get(
+        "evaluate.latency", None, types=str, what='a latency source such as "predictor:cpu-hybrid"'
     )
 
     layer_cache = r.get(
@@ -310,6 +317,7 @@ def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
         hardware_ranges=hw_ranges,
         accuracy_source=accuracy,
         cost_source=cost,
+        latency_source=latency,
         layer_cache=layer_cache,
         artifacts=artifacts,
         strategy=strategy,
@@ -349,7 +357,9 @@ def _check_names(cfg: CampaignConfig, r: _Reader) -> None:
     except ConfigError as exc:
         raise rekey(exc, "space.hw") from exc
     try:
-        ev = Evaluator(net, hw, accuracy=cfg.accuracy_source, cost=cfg.cost_source)
+        ev = Evaluator(
+            net, hw, accuracy=cfg.accuracy_source, cost=cfg.cost_source, latency=cfg.latency_source
+        )
     except ConfigError as exc:
         raise rekey(exc, "evaluate") from exc
     try:

@@ -1,8 +1,17 @@
 """Evaluator: (Architecture, Accelerator) -> Metrics, every value with its source.
 
 Sources are short strings (DESIGN.md section 3): ``benchmark:nb201/cifar10`` for a published
-table, ``analytical:systolic/v1`` for a cost model, and later ``train:...``, ``supernet:...``,
-``predictor:<id>``, ``measured:...``.
+table, ``analytical:systolic/v1`` for a cost model, ``measured:...`` for a real device,
+``predictor:<id>`` for a predictor stored in the store's ``predictors`` table, and later
+``train:...``, ``supernet:...``.
+
+Predictor sources: ``accuracy="predictor:<id>"`` predicts ``accuracy`` from the candidate's
+architecture (plus ``accuracy_std``, its predictive standard deviation, when the predictor has
+uncertainty); ``latency="predictor:<id>"`` replaces ``latency_ms`` (the other cost metrics
+still come from ``cost``; the predictor knows one device and ignores the accelerator). Their
+fidelity is below 1: the predictor's held-out Spearman clipped to [0.01, 0.99], or 0.5 without
+scores (:attr:`cosearch.predictors.persist.StoredPredictor.fidelity`). Predictors load from
+``store`` (given to the Evaluator or set as its ``store`` attribute) on first use.
 """
 
 from __future__ import annotations
@@ -11,19 +20,21 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cosearch.errors import ConfigError
 from cosearch.hwmodels import Accelerator, Cost, Layer, extract_layers, get_cost_model
 from cosearch.spaces import Architecture, HardwareSpace, NetworkSpace
 
 if TYPE_CHECKING:
+    from cosearch.store import Store
     from cosearch.store.layer_cache import LayerCostCache
 
 __all__ = ["Measurement", "Metrics", "Evaluation", "Evaluator"]
 
-_ACCURACY_KINDS = ("benchmark",)
+_ACCURACY_KINDS = ("benchmark", "predictor")
 _COST_KINDS = ("analytical", "measured")
+_LATENCY_KINDS = ("predictor",)
 
 
 @dataclass(frozen=True)
@@ -96,14 +107,25 @@ class Evaluator:
         *,
         accuracy: str | None,
         cost: str,
+        latency: str | None = None,
         layer_cache_size: int = 4096,
         cost_cache: LayerCostCache | None = None,
+        store: Store | None = None,
     ) -> None:
         self.network = network
         self.hardware = hardware
         self.accuracy_source = accuracy
+        self.latency_source = latency
+        self.store = store
         self._accuracy_table: str | None = None
-        if accuracy is not None:
+        self._accuracy_predictor: str | None = None
+        self._latency_predictor: str | None = None
+        self._predictors: dict[str, Any] = {}
+        if latency is not None:
+            _, self._latency_predictor = _split_source(latency, "latency", _LATENCY_KINDS)
+        if accuracy is not None and accuracy.startswith("predictor:"):
+            _, self._accuracy_predictor = _split_source(accuracy, "accuracy", _ACCURACY_KINDS)
+        elif accuracy is not None:
             _, table = _split_source(accuracy, "accuracy", _ACCURACY_KINDS)
             if table not in network.benchmarks:
                 valid = ", ".join(f"benchmark:{b}" for b in network.benchmarks) or "(none)"
@@ -144,9 +166,45 @@ class Evaluator:
         self.cost_cache = cost_cache
         self._layers: OrderedDict[str, list[Layer]] = OrderedDict()
         self._layer_cache_size = layer_cache_size
+        if store is not None:  # fail now, not at the first trial, on a missing predictor
+            for pid in (self._accuracy_predictor, self._latency_predictor):
+                if pid is not None:
+                    self.predictor(pid)
+
+    def predictor(self, predictor_id: str) -> Any:
+        """The stored predictor ``predictor_id`` (a ``StoredPredictor``), loaded once.
+
+        Raises ConfigError without a store; StoreInputError when the store lacks it."""
+        found = self._predictors.get(predictor_id)
+        if found is None:
+            if self.store is None:
+                raise ConfigError(
+                    f"source 'predictor:{predictor_id}' needs a store to load the predictor "
+                    "from; pass store= to the Evaluator",
+                    key="accuracy" if predictor_id == self._accuracy_predictor else "latency",
+                )
+            from cosearch.predictors.persist import load_predictor
+
+            found = load_predictor(self.store, predictor_id)
+            if found.encoding in ("table", "paths") and found.space != self.network.name:
+                raise ConfigError(
+                    f"predictor {predictor_id!r} encodes {found.space!r} genotypes; this "
+                    f"campaign's network space is {self.network.name!r}",
+                    key="accuracy" if predictor_id == self._accuracy_predictor else "latency",
+                )
+            self._predictors[predictor_id] = found
+        return found
+
+    def _predicted(self, predictor_id: str, arch: Architecture) -> tuple[float, float | None]:
+        """(value, std or None) of the stored predictor for ``arch``."""
+        p = self.predictor(predictor_id)
+        if p.has_std:
+            mean, std = p.predict([arch], return_std=True)
+            return float(mean[0]), float(std[0])
+        return float(p.predict([arch])[0]), None
 
     def metric_names(self) -> list[str]:
-        names = ["accuracy"] if self._accuracy_table else []
+        names = ["accuracy"] if self._accuracy_table or self._accuracy_predictor else []
         if self.measured:
             return names + ["latency_ms", "latency_spread_ms", "macs"]
         return names + list(Cost.METRICS) + ["macs"]
@@ -178,6 +236,18 @@ class Evaluator:
             out["accuracy"] = Measurement(
                 value, f"benchmark:{self._accuracy_table}", 1.0, time.perf_counter() - t0
             )
+        if self._accuracy_predictor is not None and "accuracy" not in out:
+            t0 = time.perf_counter()
+            value, std = self._predicted(self._accuracy_predictor, arch)
+            p = self.predictor(self._accuracy_predictor)
+            out["accuracy"] = Measurement(value, p.source, p.fidelity, time.perf_counter() - t0)
+            if std is not None:
+                out["accuracy_std"] = Measurement(std, p.source, p.fidelity, 0.0)
+        if self._latency_predictor is not None and "latency_ms" not in out:
+            t0 = time.perf_counter()
+            value, _ = self._predicted(self._latency_predictor, arch)
+            p = self.predictor(self._latency_predictor)
+            out["latency_ms"] = Measurement(value, p.source, p.fidelity, time.perf_counter() - t0)
         t0 = time.perf_counter()
         layers = self.layers(arch)
         macs = float(sum(layer.macs for layer in layers))

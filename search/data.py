@@ -47,7 +47,14 @@ if TYPE_CHECKING:
     import torch
     from torch.utils.data import Dataset
 
-__all__ = ["DataSplits", "load_dataset", "dataset_name", "TRAIN_FRACTION", "VAL_FRACTION"]
+__all__ = [
+    "DataSplits",
+    "load_dataset",
+    "dataset_name",
+    "batches",
+    "TRAIN_FRACTION",
+    "VAL_FRACTION",
+]
 
 #: fractions of a dataset that is split here (digits, folder without split sub-folders)
 TRAIN_FRACTION = 0.6
