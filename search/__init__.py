@@ -2,6 +2,7 @@
 
 from cosearch.search import blackbox as _blackbox  # noqa: F401  (registers random, nsga2)
 from cosearch.search import darts as _darts  # noqa: F401  (registers darts)
+from cosearch.search import evolution as _evolution  # noqa: F401  (registers evolution)
 from cosearch.search import marl as _marl  # noqa: F401  (registers marl, rl)
 from cosearch.search import progressive_shrinking as _ps  # noqa: F401  (registers it)
 from cosearch.search._base import (
