@@ -48,7 +48,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.trials is not None and args.trials < 1:
         raise CosearchInputError(f"--trials must be >= 1; got {args.trials}")
+    one_shot = args.screen is not None or args.promote is not None
+    for flag, value in (("--screen", args.screen), ("--promote", args.promote)):
+        if value is not None and value < 1:
+            raise CosearchInputError(f"{flag} must be >= 1; got {value}")
+    if one_shot and args.no_screen:
+        raise CosearchInputError("--no-screen cannot be combined with --screen or --promote")
+    if one_shot and cfg.screen is None:
+        raise CosearchInputError(
+            f"--screen and --promote need a [screen] table in {args.config} (cheap sources, "
+            "candidates, promote)"
+        )
     campaign = Campaign.from_config(cfg, storage=args.storage)
+    if one_shot:
+        return _run_one_shot(campaign, args)
     target = args.trials or cfg.trials
     before = campaign.count()
     verb = "resuming" if before else "starting"
@@ -57,7 +70,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{cfg.strategy}, {before}/{target} trials complete, store {campaign.store.url}",
         file=sys.stderr,
     )
-    summary = campaign.run(target, progress=not args.no_progress)
+    if cfg.screen is not None and not args.no_screen:
+        print(
+            f"screening {cfg.screen.candidates} candidates per round with {_sources(cfg.screen)}, "
+            f"promoting {cfg.screen.promote} per round",
+            file=sys.stderr,
+        )
+        summary = campaign.run_screened(target, progress=not args.no_progress)
+    else:
+        summary = campaign.run(target, progress=not args.no_progress)
     if summary.interrupted_marked:
         print(
             f"marked {summary.interrupted_marked} interrupted trial(s) of dead workers as FAIL",
@@ -68,6 +89,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"in {summary.seconds:.1f} s",
         file=sys.stderr,
     )
+    _print_run_front(campaign)
+    return 0
+
+
+def _sources(screen: Any) -> str:
+    return ", ".join(f"{k} {v}" for k, v in screen.sources().items() if v)
+
+
+def _run_one_shot(campaign: Any, args: argparse.Namespace) -> int:
+    """``cosearch run --screen N`` and/or ``--promote K``: exactly that, then the front."""
+    progress = not args.no_progress
+    if args.screen is not None:
+        s = campaign.screen(args.screen, progress=progress)
+        print(
+            f"screened {s.screened} candidates ({s.failed} failed) in {s.seconds:.1f} s "
+            f"({s.screened / max(s.seconds, 1e-9):.0f}/s); {s.total} screened in all",
+            file=sys.stderr,
+        )
+    if args.promote is not None:
+        p = campaign.promote(args.promote, progress=progress)
+        print(
+            f"promoted {p.promoted} candidates ({p.failed} failed) in {p.seconds:.1f} s; "
+            f"{p.available} screened candidates never promoted",
+            file=sys.stderr,
+        )
+    _print_run_front(campaign)
+    return 0
+
+
+def _print_run_front(campaign: Any) -> None:
+    cfg = campaign.config
     front = campaign.pareto()
     cons = ", ".join(str(c) for c in cfg.constraints)
     _out(
@@ -77,9 +129,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     if front:
         cols, rows = front_rows(campaign.study, front)
         _out(format_table(cols, rows))
+    elif campaign.count():
+        _print_least_violating(campaign.study, cfg.name, 5)
     else:
-        _out("no COMPLETE trial meets the constraints")
-    return 0
+        _out("no COMPLETE trial yet")
+
+
+def _print_least_violating(study: Any, name: str, k: int) -> list[dict[str, Any]]:
+    from cosearch._report import least_violating_trials, violation_rows
+
+    pairs = least_violating_trials(study, k)
+    cols, rows = violation_rows(study, pairs)
+    cons = ", ".join(study.user_attrs.get("cosearch.constraints", [])) or "its constraints"
+    _out(
+        f"no COMPLETE trial of {name!r} meets {cons}; the {len(rows)} least-violating "
+        "trial(s), smallest total violation first:"
+    )
+    _out(format_table(cols, rows))
+    return rows
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -140,6 +207,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "pruned": i["trials"]["PRUNED"],
             "feasible": i["feasible"],
             "front": i["front_size"],
+            "screened": i["screened"],
             "space": f"{i['network']} x {i['hardware']}",
             "strategy": i["strategy"],
             "created": i["created"],
@@ -153,20 +221,94 @@ def cmd_status(args: argparse.Namespace) -> int:
         _out(f"\nobjectives: {objs}")
         if i["constraints"]:
             _out(f"constraints: {', '.join(i['constraints'])}")
+        if i["fidelity"]:
+            _out("\nCOMPLETE trials by fidelity (lowest fidelity of their objectives):")
+            _out(format_table(["stage", "fidelity", "complete"], i["fidelity"]))
     return 0
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
-    from cosearch._report import pareto_trials
+    from cosearch._report import least_violating_trials, pareto_trials, violation_rows
 
+    if args.least_violating < 1:
+        raise CosearchInputError(f"--least-violating must be >= 1; got {args.least_violating}")
+    if args.fidelity is not None:
+        return _pareto_by_fidelity(args)
     with _store(args) as store:
         _, study = load_campaign(store, args.name)
         front = pareto_trials(study)
         cols, rows = front_rows(study, front)
+        for row in rows:
+            row["feasible"] = True
+        pairs = [] if rows else least_violating_trials(study, args.least_violating)
+        if pairs:
+            # no trial meets the constraints: the nearest misses, flagged feasible: false
+            if args.format == "table":
+                _print_least_violating(study, args.name, args.least_violating)
+                return 0
+            cols, rows = violation_rows(study, pairs)
+            cols = cols + ["feasible"]
     if args.format == "table" and not rows:
-        _out(f"campaign {args.name!r} has no COMPLETE trial that meets its constraints")
+        _out(f"campaign {args.name!r} has no COMPLETE trial yet")
         return 0
     _emit(cols, rows, args.format)
+    return 0
+
+
+def _pareto_by_fidelity(args: argparse.Namespace) -> int:
+    import math
+
+    import optuna
+
+    from cosearch._report import fidelity_fronts
+    from cosearch._screening import screen_study_name
+
+    wanted: float | None = None
+    if args.fidelity != "all":
+        try:
+            wanted = float(args.fidelity)
+        except ValueError:
+            raise CosearchInputError(
+                f"--fidelity must be a number such as 1.0 or 'all'; got {args.fidelity!r}"
+            ) from None
+    with _store(args) as store:
+        row, study = load_campaign(store, args.name)
+        studies = [("main", study)]
+        try:
+            screen = optuna.load_study(
+                study_name=screen_study_name(row["study_name"]), storage=store.optuna_storage
+            )
+            studies.append(("screen", screen))
+        except KeyError:
+            pass
+        metrics = [m for m, _ in json.loads(row["config_json"])["objectives"]]
+        groups = fidelity_fronts(studies, metrics)
+        available = sorted({g.fidelity for g in groups if not math.isnan(g.fidelity)})
+        if wanted is not None:
+            groups = [g for g in groups if abs(g.fidelity - wanted) < 5e-5]
+            if not groups:
+                have = ", ".join(f"{f:g}" for f in available) or "none"
+                raise CosearchInputError(
+                    f"campaign {args.name!r} has no COMPLETE trial at fidelity {wanted:g}; "
+                    f"its fidelities: {have}"
+                )
+        parts = [(g, *front_rows(g.study, g.front)) for g in groups]
+    if args.format == "table":
+        for g, cols, rows in parts:
+            objs = ", ".join(g.study.metric_names or [])
+            what = "screened" if g.stage == "screen" else "evaluated"
+            _out(
+                f"\nfidelity {g.fidelity:g} ({what}; objectives {objs}): front of "
+                f"{len(rows)} among {g.feasible} feasible of {g.trials} trials"
+            )
+            _out(format_table(cols, rows) if rows else "(no trial meets the constraints)")
+        return 0
+    all_cols: list[str] = ["stage", "fidelity"]
+    all_rows: list[dict[str, Any]] = []
+    for g, cols, rows in parts:
+        all_cols += [c for c in cols if c not in all_cols]
+        all_rows += [{**r, "stage": g.stage, "fidelity": g.fidelity} for r in rows]
+    _emit(all_cols, all_rows, args.format)
     return 0
 
 

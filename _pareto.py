@@ -6,7 +6,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["to_minimization", "nondominated_mask", "IncrementalFront"]
+__all__ = [
+    "to_minimization",
+    "nondominated_mask",
+    "nondominated_fronts",
+    "crowding_distance",
+    "promotion_order",
+    "IncrementalFront",
+]
 
 
 def to_minimization(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
@@ -18,8 +25,18 @@ def to_minimization(values: np.ndarray, directions: Sequence[str]) -> np.ndarray
 def nondominated_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
     """Boolean mask of the rows of ``values`` (n x m) that no other row dominates.
 
-    Duplicate rows are all kept (none dominates the other).
+    Duplicate rows are all kept (none dominates the other). Runs the sort-based
+    :func:`cosearch.store.queries.pareto_mask` (O(n log n) for two objectives), which
+    returns the same mask as the pairwise definition (:func:`_nondominated_mask_quadratic`,
+    kept as the reference the tests compare against).
     """
+    from cosearch.store.queries import pareto_mask
+
+    return pareto_mask(np.asarray(values, dtype=float), directions)
+
+
+def _nondominated_mask_quadratic(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """The pairwise O(n^2) definition of :func:`nondominated_mask` (a test oracle)."""
     v = to_minimization(values, directions)
     n = len(v)
     mask = np.ones(n, dtype=bool)
@@ -31,6 +48,80 @@ def nondominated_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarr
         if np.any(le & lt):
             mask[i] = False
     return mask
+
+
+def nondominated_fronts(
+    values: np.ndarray, directions: Sequence[str], *, enough: int | None = None
+) -> list[np.ndarray]:
+    """Row indices of the successive non-dominated fronts of ``values`` (rank 0 first).
+
+    Peels fronts until every row is ranked, or until the fronts found hold at least
+    ``enough`` rows (callers that need the best k rows stop early).
+    """
+    v = np.asarray(values, dtype=float)
+    left = np.arange(len(v))
+    fronts: list[np.ndarray] = []
+    taken = 0
+    while len(left) and (enough is None or taken < enough):
+        mask = nondominated_mask(v[left], directions)
+        fronts.append(left[mask])
+        taken += int(mask.sum())
+        left = left[~mask]
+    return fronts
+
+
+def crowding_distance(values: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of the rows of one front (Deb et al., 2002, section III-B):
+    per objective, the gap between a row's two neighbours in sorted order over the
+    objective's range, summed; the extremes of every objective get +inf."""
+    v = np.asarray(values, dtype=float)
+    n, m = v.shape if v.ndim == 2 else (len(v), 1)
+    v = v.reshape(n, m)
+    dist = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for k in range(m):
+        order = np.argsort(v[:, k], kind="stable")
+        col = v[order, k]
+        span = col[-1] - col[0]
+        dist[order[0]] = dist[order[-1]] = np.inf
+        if not np.isfinite(span) or span <= 0:
+            continue
+        dist[order[1:-1]] += (col[2:] - col[:-2]) / span
+    return dist
+
+
+def promotion_order(
+    values: np.ndarray,
+    directions: Sequence[str],
+    violation: np.ndarray,
+    *,
+    limit: int | None = None,
+) -> np.ndarray:
+    """Row indices, most promising first: feasible rows (``violation`` <= 0) by
+    non-dominated rank, within a rank by crowding distance (spread along the front first,
+    ties by row order); then infeasible rows by total violation, smallest first.
+
+    With ``limit``, only enough fronts to order the first ``limit`` rows are computed (the
+    rest follow unordered by rank, still feasible first).
+    """
+    v = np.asarray(values, dtype=float)
+    viol = np.asarray(violation, dtype=float)
+    feas = np.flatnonzero(viol <= 0)
+    out: list[np.ndarray] = []
+    if len(feas):
+        fronts = nondominated_fronts(v[feas], directions, enough=limit)
+        ranked = 0
+        for front in fronts:
+            cd = crowding_distance(to_minimization(v[feas[front]], directions))
+            out.append(feas[front[np.lexsort((front, -cd))]])
+            ranked += len(front)
+        if ranked < len(feas):
+            done = np.concatenate(fronts)
+            out.append(np.setdiff1d(feas, feas[done]))
+    bad = np.flatnonzero(~(viol <= 0))
+    out.append(bad[np.argsort(viol[bad], kind="stable")])
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
 class IncrementalFront:

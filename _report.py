@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from cosearch.store import Store
 from cosearch.store.queries import (
+    constraint_values,
     load_trials,
     objective_table,
     pareto_front_ids,
@@ -18,6 +21,7 @@ from cosearch.store.queries import (
     rdb_engine,
     state_counts,
     study_id_of,
+    trial_fidelities,
 )
 
 __all__ = [
@@ -28,6 +32,10 @@ __all__ = [
     "pareto_trials",
     "is_feasible",
     "CONSTRAINTS_KEY",
+    "FidelityFront",
+    "fidelity_fronts",
+    "least_violating_trials",
+    "violation_rows",
 ]
 
 #: Optuna's system attribute for constraint values (<= 0 feasible); samplers with a
@@ -77,6 +85,105 @@ def _pareto_trials_loaded(study: optuna.Study, dirs: list[str]) -> list[FrozenTr
     return [t for t, keep in zip(trials, mask) if keep]
 
 
+@dataclass(frozen=True)
+class FidelityFront:
+    """The front of one group of COMPLETE trials: one study ("main": the campaign's own,
+    "screen": its screened trials) at one trial fidelity (rounded to 4 decimals; NaN for
+    trials without measurements)."""
+
+    stage: str
+    fidelity: float
+    study: optuna.Study
+    trials: int  # COMPLETE trials in the group
+    feasible: int
+    front: list[FrozenTrial]
+
+
+def _fidelity_groups(engine: Any, study_id: int, metrics: Sequence[str]) -> dict[float, Any]:
+    ids, fid = trial_fidelities(engine, study_id, metrics)
+    rounded = np.round(fid, 4)
+    return {
+        float(f): ids[(rounded == f) | (np.isnan(rounded) & np.isnan(f))] for f in _unique(rounded)
+    }
+
+
+def _unique(a: np.ndarray) -> list[float]:
+    out = sorted({float(x) for x in a if not np.isnan(x)}, reverse=True)
+    return out + ([float("nan")] if np.isnan(a).any() else [])
+
+
+def fidelity_fronts(
+    studies: Sequence[tuple[str, optuna.Study]], metrics: Sequence[str]
+) -> list[FidelityFront]:
+    """Per study and per trial fidelity (highest first), the feasible non-dominated trials
+    (by the study's own objectives). ``metrics`` are the campaign objectives that define a
+    trial's fidelity (store.queries.trial_fidelities). RDB storages only."""
+    out = []
+    for stage, study in studies:
+        engine = rdb_engine(study)
+        if engine is None:
+            raise TypeError("per-fidelity fronts need a study in an RDB storage")
+        dirs = [d.name.lower() for d in study.directions]
+        with engine.connect() as conn:
+            sid = study_id_of(conn, study.study_name)
+        table = objective_table(engine, sid, len(dirs))
+        for f, ids in _fidelity_groups(engine, sid, metrics).items():
+            sel = np.isin(table.trial_ids, ids)
+            ok = sel & table.feasible
+            mask = pareto_mask(table.values[ok], dirs)
+            front = load_trials(engine, table.trial_ids[ok][mask])
+            front.sort(key=lambda t: t.values[0], reverse=dirs[0] == "maximize")
+            out.append(FidelityFront(stage, f, study, int(sel.sum()), int(ok.sum()), front))
+    return out
+
+
+def least_violating_trials(study: optuna.Study, k: int) -> list[tuple[FrozenTrial, list[float]]]:
+    """The ``k`` COMPLETE trials with the smallest total constraint violation (sum of the
+    positive constraint values), smallest first (ties by trial number), each with its
+    per-constraint violations. Trials without constraint values count as violation 0."""
+    engine = rdb_engine(study)
+    if engine is None:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        pairs = [(t, [max(0.0, float(c)) for c in _constraint_list(t)]) for t in trials]
+        pairs.sort(key=lambda p: (sum(p[1]), p[0].number))
+        return pairs[:k]
+    with engine.connect() as conn:
+        sid = study_id_of(conn, study.study_name)
+    table = objective_table(engine, sid, len(study.directions))
+    cids, cvals = constraint_values(engine, sid)
+    per = dict(zip(cids.tolist(), ([max(0.0, c) for c in v] for v in cvals)))
+    total = np.array([sum(per.get(int(t), [])) for t in table.trial_ids])
+    order = np.argsort(total, kind="stable")[:k]  # trial ids ascend with numbers
+    chosen = table.trial_ids[order]
+    trials = load_trials(engine, chosen)
+    return [(t, per.get(int(tid), [])) for t, tid in zip(trials, chosen)]
+
+
+def _constraint_list(t: FrozenTrial) -> list[float]:
+    # Optuna 5 hands trial.constraints out as {"0": v0, "1": v1, ...}; older ones as a list
+    c = t.constraints
+    return [c[k] for k in sorted(c, key=int)] if isinstance(c, dict) else list(c or [])
+
+
+def violation_rows(
+    study: optuna.Study, pairs: list[tuple[FrozenTrial, list[float]]]
+) -> tuple[list[str], list[dict]]:
+    """``front_rows`` for least-violating trials, plus ``violation`` (the total) and one
+    ``violation[<constraint>]`` column per constraint (the last: hardware violations)."""
+    labels = list(study.user_attrs.get("cosearch.constraints", [])) + ["hw_violations"]
+    cols, rows = front_rows(study, [t for t, _ in pairs])
+    width = max((len(v) for _, v in pairs), default=0)
+    if len(labels) != width:  # a study not written by cosearch: number the constraints
+        labels = [f"c{i}" for i in range(width)]
+    names = [f"violation[{lab}]" for lab in labels]
+    for row, (_, v) in zip(rows, pairs):
+        row["feasible"] = not any(x > 0 for x in v)
+        row["violation"] = float(sum(v))
+        row.update(dict(zip(names, v)))
+    at = cols.index("architecture")
+    return cols[:at] + ["violation", *names] + cols[at:], rows
+
+
 def campaign_status(store: Store, name: str) -> dict[str, Any]:
     """The campaign's summary: trial counts by state, feasible COMPLETE trials, front size,
     objectives, constraints, spaces and strategy. Counts come from SQL (store/queries.py)."""
@@ -88,6 +195,25 @@ def campaign_status(store: Store, name: str) -> dict[str, Any]:
     counts = state_counts(store.engine, study_id)
     table = objective_table(store.engine, study_id, len(dirs))
     feasible_values = table.values[table.feasible]
+    metrics = [m for m, _ in config["objectives"]]
+    fidelity = [
+        {"stage": "main", "fidelity": _json_float(f), "complete": int(len(ids))}
+        for f, ids in _fidelity_groups(store.engine, study_id, metrics).items()
+    ]
+    screened = 0
+    from cosearch._screening import screen_study_name
+
+    with store.engine.connect() as conn:
+        try:
+            screen_id: int | None = study_id_of(conn, screen_study_name(row["study_name"]))
+        except KeyError:
+            screen_id = None
+    if screen_id is not None:
+        screened = state_counts(store.engine, screen_id)["COMPLETE"]
+        fidelity += [
+            {"stage": "screen", "fidelity": _json_float(f), "complete": int(len(ids))}
+            for f, ids in _fidelity_groups(store.engine, screen_id, metrics).items()
+        ]
     return {
         "name": name,
         "study": row["study_name"],
@@ -100,7 +226,13 @@ def campaign_status(store: Store, name: str) -> dict[str, Any]:
         "network": config["network"],
         "hardware": config["hardware"],
         "strategy": config["strategy"],
+        "screened": screened,
+        "fidelity": fidelity,
     }
+
+
+def _json_float(f: float) -> float | None:
+    return None if np.isnan(f) else f
 
 
 def front_rows(study: optuna.Study, front: list[FrozenTrial]) -> tuple[list[str], list[dict]]:
@@ -121,7 +253,12 @@ def front_rows(study: optuna.Study, front: list[FrozenTrial]) -> tuple[list[str]
         arch = t.user_attrs.get("architecture", {})
         row["architecture"] = arch.get("string") or arch.get("digest", "")[:12]
         row["accelerator"] = t.user_attrs.get("accelerator", "")
+        if "screened_from" in t.user_attrs:
+            row["screened_from"] = t.user_attrs["screened_from"]
+        if "fidelity" in t.user_attrs:
+            row["fidelity"] = t.user_attrs["fidelity"]
         rows.append(row)
+    cols += [c for c in ("fidelity", "screened_from") if any(c in r for r in rows)]
     cols += ["architecture", "accelerator"]
     return cols, rows
 

@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
@@ -17,7 +17,14 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import FrozenTrial, TrialState
 
 from cosearch._pareto import IncrementalFront
-from cosearch._report import CONSTRAINTS_KEY, is_feasible, pareto_trials
+from cosearch._report import (
+    CONSTRAINTS_KEY,
+    FidelityFront,
+    fidelity_fronts,
+    is_feasible,
+    least_violating_trials,
+    pareto_trials,
+)
 from cosearch._workers import (
     DEFAULT_GRACE_S,
     DEFAULT_INTERVAL_S,
@@ -37,6 +44,9 @@ from cosearch.store._optuna_compat import study_storage
 from cosearch.store.layer_cache import LayerCostCache
 
 __all__ = ["Campaign", "RunSummary", "CONSTRAINTS_KEY"]
+
+if TYPE_CHECKING:
+    from cosearch._screening import PromoteSummary, Screener, ScreenSummary
 
 #: how many trials in a row may fail before a run gives up
 MAX_CONSECUTIVE_FAILURES = 20
@@ -113,6 +123,7 @@ class Campaign:
         self._study: optuna.Study | None = None
         self._campaign_id: int | None = None
         self._known_archs: set[str] = set()
+        self._screener: Screener | None = None
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -205,7 +216,15 @@ class Campaign:
         return self.study.get_trials(deepcopy=False, states=states)
 
     def count(self, state: TrialState = TrialState.COMPLETE) -> int:
-        return len(self.trials((state,)))
+        """Trials of the campaign's study in ``state`` (one SQL count on an RDB store)."""
+        from cosearch.store.queries import rdb_engine, state_counts, study_id_of
+
+        engine = rdb_engine(self.study)
+        if engine is None:
+            return len(self.trials((state,)))
+        with engine.connect() as conn:
+            sid = study_id_of(conn, self.name)
+        return state_counts(engine, sid)[state.name]
 
     # -- recovery ---------------------------------------------------------------------------
     def mark_interrupted(self) -> int:
@@ -421,10 +440,101 @@ class Campaign:
         except TypeError:
             return ""
 
+    # -- multi-fidelity (cosearch._screening) ------------------------------------------------
+    @property
+    def screener(self) -> Screener:
+        """The ``[screen]`` half of the campaign; ConfigError without a ``[screen]`` table."""
+        if self._screener is None:
+            from cosearch._screening import Screener
+
+            if self.config.screen is None:
+                raise ConfigError(
+                    f"campaign {self.name!r} has no [screen] table; add one (cheap sources, "
+                    "candidates, promote) to screen and promote",
+                    key="screen",
+                    path=self.config.path,
+                )
+            self._screener = Screener(self, self.config.screen)
+        return self._screener
+
+    @property
+    def screen_study(self) -> optuna.Study:
+        """The study of screened trials (``<name>:screen``), created on first access."""
+        return self.screener.study
+
+    def screen(
+        self, n: int | None = None, *, batch_size: int | None = None, progress: bool = False
+    ) -> ScreenSummary:
+        """Score ``n`` (default ``[screen] candidates``) random candidates with the
+        ``[screen]`` sources and write them, ``batch_size`` per transaction, as COMPLETE
+        trials of the screen study (user attribute ``fidelity``; per-metric fidelities in
+        the measurements). Candidates whose evaluation fails are skipped and counted.
+        Raises ConfigError without a ``[screen]`` table."""
+        return self.screener.screen(
+            self.config.screen.candidates if n is None else int(n),  # type: ignore[union-attr]
+            batch_size=batch_size,
+            progress=progress,
+        )
+
+    def promote(self, k: int | None = None, *, progress: bool = False) -> PromoteSummary:
+        """Score the ``k`` (default ``[screen] promote``) most promising screened candidates
+        never promoted before with the ``[evaluate]`` sources, as new trials of the campaign's
+        study (user attribute ``screened_from``: the screen trial number). Most promising:
+        feasible first, by non-dominated rank on the screened objectives, then crowding
+        distance; infeasible ones by total violation. Fewer than ``k`` when the screen runs
+        out. Raises ConfigError without a ``[screen]`` table."""
+        return self.screener.promote(
+            self.config.screen.promote if k is None else int(k),  # type: ignore[union-attr]
+            progress=progress,
+        )
+
+    def run_screened(self, n_trials: int | None = None, *, progress: bool = False) -> RunSummary:
+        """Rounds of ``screen()`` then ``promote()`` until the campaign's study has
+        ``n_trials`` (default: the config's ``trials``) COMPLETE trials. Raises
+        CosearchError when three rounds in a row complete no trial."""
+        target = self.config.trials if n_trials is None else int(n_trials)
+        if target < 1:
+            raise ConfigError(f"--trials must be >= 1; got {target}", key="trials")
+        scr = self.screener
+        assert self.config.screen is not None
+        t0 = time.perf_counter()
+        ran = failed = idle = 0
+        while (done := self.count()) < target:
+            scr.screen(self.config.screen.candidates, progress=progress)
+            got = scr.promote(min(self.config.screen.promote, target - done), progress=progress)
+            ran, failed = ran + got.promoted, failed + got.failed
+            idle = 0 if got.promoted else idle + 1
+            if idle >= 3:
+                raise CosearchError(
+                    f"three screening rounds in a row promoted no COMPLETE trial "
+                    f"({failed} promoted trials failed)"
+                )
+        self.attach_artifacts()
+        return RunSummary(self.count(), ran, failed, 0, time.perf_counter() - t0)
+
     # -- results ----------------------------------------------------------------------------
     def pareto(self) -> list[FrozenTrial]:
-        """COMPLETE, feasible trials that no other such trial dominates, by first objective."""
+        """COMPLETE, feasible trials of the campaign's study that no other such trial
+        dominates, by first objective. Screened trials (their own study) never enter it;
+        see :meth:`fronts` for the front of each fidelity. Empty when no trial is feasible:
+        :meth:`least_violating` then gives the nearest misses."""
         return pareto_trials(self.study)
+
+    def fronts(self) -> list[FidelityFront]:
+        """The front of every (study, fidelity) group: the campaign's study ("main") and
+        the screen study ("screen"), each split by trial fidelity (the lowest fidelity of a
+        trial's objective measurements; 0.0 when one objective was not measured)."""
+        studies = [("main", self.study)]
+        if self.config.screen is not None:
+            studies.append(("screen", self.screen_study))
+        return fidelity_fronts(studies, self.config.metric_names)
+
+    def least_violating(self, k: int = 10) -> list[tuple[FrozenTrial, list[float]]]:
+        """The ``k`` COMPLETE trials of the campaign's study with the smallest total
+        constraint violation, smallest first, each with its per-constraint violations
+        (``max(0, value)`` per entry of ``trial.constraints``: the config's constraints,
+        then the hardware-violation count). Feasible trials (violation 0) come first."""
+        return least_violating_trials(self.study, k)
 
 
 def _suggest(trial: optuna.Trial, name: str, dist: Any) -> Any:

@@ -57,6 +57,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="COMPLETE trials to reach (default: the config's trials)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--screen",
+        type=int,
+        default=None,
+        metavar="N",
+        help="score N more candidates with the [screen] sources (then stop unless --promote)",
+    )
+    p.add_argument(
+        "--promote",
+        type=int,
+        default=None,
+        metavar="K",
+        help="score the K most promising screened candidates with the [evaluate] sources",
+    )
+    p.add_argument(
+        "--no-screen",
+        action="store_true",
+        help="ignore [screen]: run the strategy's ordinary loop",
+    )
     _storage_arg(p)
 
     p = sub.add_parser("worker", help="join a campaign as one more worker")
@@ -98,6 +117,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pareto", help="the Pareto front of a campaign")
     p.add_argument("name")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument(
+        "--fidelity",
+        default=None,
+        metavar="F|all",
+        help="the front of the trials at fidelity F (e.g. 1.0), or of every fidelity; "
+        "screened trials included (default: the campaign's own front)",
+    )
+    p.add_argument(
+        "--least-violating",
+        type=int,
+        default=10,
+        metavar="K",
+        help="when no trial meets the constraints, show the K nearest misses (default 10)",
+    )
     _storage_arg(p)
 
     p = sub.add_parser("show", help="one trial: parameters, metrics with sources, per-layer costs")

@@ -28,6 +28,12 @@ A campaign file looks like::
     name = "nsga2"
     population_size = 20  # every other key is an option of the strategy
 
+    [screen]              # optional: multi-fidelity screening (see cosearch._screening)
+    accuracy = "predictor:nb201-acc"       # cheap sources, same syntax as [evaluate]
+    cost = "analytical:systolic"
+    candidates = 2000     # candidates screened per round
+    promote = 20          # of them, evaluated with the [evaluate] sources per round
+
 Every error names the key, the bad value and the rule, with the file and line where the key
 is written.
 """
@@ -45,14 +51,32 @@ from typing import Any
 
 from cosearch.errors import ConfigError
 
-__all__ = ["CampaignConfig", "Objective", "Constraint", "load_config", "parse_config"]
+__all__ = [
+    "CampaignConfig",
+    "Objective",
+    "Constraint",
+    "ScreenConfig",
+    "load_config",
+    "parse_config",
+]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 _CONSTRAINT_RE = re.compile(
     r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
 )
 _DIRECTIONS = {"maximize": "maximize", "max": "maximize", "minimize": "minimize", "min": "minimize"}
-_TOP_KEYS = ("name", "storage", "seed", "trials", "space", "objectives", "evaluate", "strategy")
+_TOP_KEYS = (
+    "name",
+    "storage",
+    "seed",
+    "trials",
+    "space",
+    "objectives",
+    "evaluate",
+    "strategy",
+    "screen",
+)
+_SCREEN_KEYS = ("accuracy", "cost", "latency", "candidates", "promote", "batch_size")
 
 
 @dataclass(frozen=True)
@@ -83,6 +107,27 @@ class Constraint:
 
 
 @dataclass(frozen=True)
+class ScreenConfig:
+    """The optional ``[screen]`` table: cheap sources that score many candidates, and how
+    many of them the expensive ``[evaluate]`` sources then score.
+
+    ``candidates`` are screened per round and the best ``promote`` of all screened (not yet
+    promoted) candidates are promoted per round; ``batch_size`` screened trials are written
+    per transaction.
+    """
+
+    accuracy: str | None
+    cost: str
+    latency: str | None = None
+    candidates: int = 1000
+    promote: int = 10
+    batch_size: int = 500
+
+    def sources(self) -> dict[str, str | None]:
+        return {"accuracy": self.accuracy, "cost": self.cost, "latency": self.latency}
+
+
+@dataclass(frozen=True)
 class CampaignConfig:
     name: str
     seed: int
@@ -104,6 +149,9 @@ class CampaignConfig:
     strategy: str = "random"
     strategy_options: Mapping[str, Any] = field(default_factory=dict)
     storage: str | None = None
+    #: the ``[screen]`` table, or None (no screening); not part of :meth:`identity`: the
+    #: screened trials live in their own study, which checks its sources itself
+    screen: ScreenConfig | None = None
     text: str = ""
     path: str | None = None
 
@@ -301,6 +349,8 @@ def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
             f'evaluate.artifacts must be "front", "all" or "none"; got {artifacts!r}',
         )
 
+    screen = _parse_screen(r, hardware) if "screen" in data else None
+
     strat_tbl = r.table("strategy")
     strategy = r.get("strategy.name", "random", types=str, what="a strategy name")
     strategy_options = {k: v for k, v in strat_tbl.items() if k != "name"}
@@ -323,11 +373,47 @@ def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
         strategy=strategy,
         strategy_options=strategy_options,
         storage=storage,
+        screen=screen,
         text=text,
         path=path,
     )
     _check_names(cfg, r)
     return cfg
+
+
+def _parse_screen(r: _Reader, hardware: str) -> ScreenConfig:
+    r.table("screen", _SCREEN_KEYS)
+    accuracy = r.get(
+        "screen.accuracy", None, types=str, what='an accuracy source such as "predictor:<id>"'
+    )
+    cost = r.get(
+        "screen.cost",
+        f"analytical:{hardware}",
+        types=str,
+        what='a cost source such as "analytical:systolic"',
+    )
+    latency = r.get(
+        "screen.latency", None, types=str, what='a latency source such as "predictor:cpu-hybrid"'
+    )
+    counts = {}
+    for key, default, high in (
+        ("candidates", 1000, 10_000_000),
+        ("promote", 10, 1_000_000),
+        ("batch_size", 500, 100_000),
+    ):
+        value = r.get(f"screen.{key}", default, types=int, what=f"an int in [1, {high}]")
+        if not 1 <= value <= high:
+            raise r.error(
+                f"screen.{key}", f"screen.{key} must be an int in [1, {high}]; got {value}"
+            )
+        counts[key] = value
+    if counts["promote"] > counts["candidates"]:
+        raise r.error(
+            "screen.promote",
+            f"screen.promote must be <= screen.candidates ({counts['candidates']}); "
+            f"got {counts['promote']}",
+        )
+    return ScreenConfig(accuracy, cost, latency, **counts)
 
 
 def _check_names(cfg: CampaignConfig, r: _Reader) -> None:
@@ -339,7 +425,7 @@ def _check_names(cfg: CampaignConfig, r: _Reader) -> None:
     def rekey(exc: ConfigError, table: str) -> ConfigError:
         if exc.key is None:
             key = table
-        elif exc.key.split(".")[0] in ("space", "evaluate", "strategy", "objectives"):
+        elif exc.key.split(".")[0] in ("space", "evaluate", "strategy", "objectives", "screen"):
             key = exc.key
         else:
             key = f"{table}.{exc.key}"
@@ -391,6 +477,26 @@ def _check_names(cfg: CampaignConfig, r: _Reader) -> None:
                 f"constraint {str(c)!r} names unknown metric {c.metric!r}; available "
                 f"metrics: {', '.join(provided)}",
             )
+    if cfg.screen is not None:
+        _check_screen(cfg, cfg.screen, net, hw, r, rekey)
+
+
+def _check_screen(
+    cfg: CampaignConfig, screen: ScreenConfig, net: Any, hw: Any, r: _Reader, rekey: Any
+) -> None:
+    from cosearch.evaluate import Evaluator
+
+    try:
+        ev = Evaluator(net, hw, accuracy=screen.accuracy, cost=screen.cost, latency=screen.latency)
+    except ConfigError as exc:
+        raise rekey(exc, "screen") from exc
+    provided = ev.metric_names()
+    if not any(o.metric in provided for o in cfg.objectives):
+        raise r.error(
+            "screen",
+            f"[screen] sources produce none of the objectives "
+            f"({', '.join(cfg.metric_names)}); they produce {', '.join(provided)}",
+        )
 
 
 def load_config(path: str | Path) -> CampaignConfig:

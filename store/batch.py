@@ -142,11 +142,12 @@ def evaluation_record(
     hw_violations: Sequence[str] = (),
     worker: str | None = None,
     datetime_start: dt.datetime | None = None,
+    user_attrs: Mapping[str, Any] | None = None,
 ) -> TrialRecord:
     """A record with the attributes ``Campaign._run_one`` writes for an evaluated trial:
     user attributes ``metrics``, ``sources``, ``architecture``, ``accelerator`` (and
-    ``worker``, ``hw_violations`` when given), system attribute ``constraints``, and the
-    architecture / accelerator / measurement rows."""
+    ``worker``, ``hw_violations`` when given, then ``user_attrs``), system attribute
+    ``constraints``, and the architecture / accelerator / measurement rows."""
     user: dict[str, Any] = {}
     if worker is not None:
         user["worker"] = worker
@@ -156,6 +157,7 @@ def evaluation_record(
     user["accelerator"] = acc.spec()
     if hw_violations:
         user["hw_violations"] = list(hw_violations)
+    user.update(user_attrs or {})
     return TrialRecord(
         params=params,
         distributions=distributions,

@@ -40,6 +40,11 @@ __all__ = [
     "pareto_front_ids",
     "load_trials",
     "metric_values",
+    "trial_fidelities",
+    "constraint_values",
+    "user_attr_values",
+    "param_keys",
+    "trial_numbers",
 ]
 
 #: Optuna's system attribute for constraint values (<= 0 feasible); ``constraints:<name>``
@@ -465,3 +470,115 @@ def metric_values(
         return np.zeros(0, dtype=np.int64), np.zeros(0), []
     ids, vals, sources = zip(*rows)
     return np.asarray(ids, dtype=np.int64), np.asarray(vals, dtype=float), list(sources)
+
+
+def trial_fidelities(
+    engine: sa.Engine, study_id: int, metrics: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(trial_ids, fidelity)`` of the COMPLETE trials of ``study_id``, in trial-id order.
+
+    A trial's fidelity is the lowest fidelity of its measurements of ``metrics`` (usually
+    the campaign's objectives), from cosearch's ``measurements`` table; 0.0 when one of
+    ``metrics`` was not measured (a screen that skipped accuracy says nothing about it);
+    NaN for a trial without cosearch rows (written by plain Optuna). One GROUP BY query.
+    """
+    t, ms = optuna_tables().trials, schema.measurements
+    wanted = sorted(set(metrics))
+    q = (
+        sa.select(
+            t.c.trial_id,
+            sa.func.min(ms.c.fidelity),
+            sa.func.count(sa.distinct(ms.c.metric)),
+        )
+        .select_from(
+            t.outerjoin(ms, sa.and_(ms.c.trial_id == t.c.trial_id, ms.c.metric.in_(wanted)))
+        )
+        .where(t.c.study_id == study_id, t.c.state == TrialState.COMPLETE)
+        .group_by(t.c.trial_id)
+        .order_by(t.c.trial_id)
+    )
+    with engine.connect() as conn:
+        table = _fetch_numbers(conn, q, 3)
+    ids = table[:, 0].astype(np.int64)
+    fid = table[:, 1].copy()
+    fid[table[:, 2] < len(wanted)] = 0.0
+    fid[table[:, 2] == 0] = np.nan
+    return ids, fid
+
+
+def constraint_values(engine: sa.Engine, study_id: int) -> tuple[np.ndarray, list[list[float]]]:
+    """``(trial_ids, values)`` of the COMPLETE trials of ``study_id`` that have a
+    ``constraints`` list (Optuna's convention: <= 0 satisfied), in trial-id order."""
+    ot = optuna_tables()
+    t, ts = ot.trials, ot.trial_system_attributes
+    q = (
+        sa.select(ts.c.trial_id, ts.c.value_json)
+        .select_from(t.join(ts, ts.c.trial_id == t.c.trial_id))
+        .where(
+            t.c.study_id == study_id,
+            t.c.state == TrialState.COMPLETE,
+            ts.c.key == _CONSTRAINTS_KEY,
+        )
+        .order_by(ts.c.trial_id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    if not rows:
+        return np.zeros(0, dtype=np.int64), []
+    parsed = json.loads("[" + ",".join(r[1] for r in rows) + "]")
+    ids, out = [], []
+    for (tid, _), v in zip(rows, parsed):
+        if isinstance(v, list):
+            ids.append(int(tid))
+            out.append([float(c) for c in v])
+    return np.asarray(ids, dtype=np.int64), out
+
+
+def user_attr_values(engine: sa.Engine, study_id: int, key: str) -> dict[int, Any]:
+    """``{trial_id: value}`` of user attribute ``key`` over the trials of ``study_id`` (any
+    state)."""
+    ot = optuna_tables()
+    t, tu = ot.trials, ot.trial_user_attributes
+    q = (
+        sa.select(tu.c.trial_id, tu.c.value_json)
+        .select_from(t.join(tu, tu.c.trial_id == t.c.trial_id))
+        .where(t.c.study_id == study_id, tu.c.key == key)
+    )
+    with engine.connect() as conn:
+        return {int(tid): json.loads(text) for tid, text in conn.execute(q)}
+
+
+def param_keys(
+    engine: sa.Engine, study_id: int, trial_ids: Sequence[int] | None = None
+) -> dict[int, tuple[tuple[str, float], ...]]:
+    """``{trial_id: ((param name, internal value), ...)}`` sorted by name: equal keys mean
+    equal parameters. All trials of ``study_id`` (any state), or only ``trial_ids``."""
+    tp, t = optuna_tables().trial_params, optuna_tables().trials
+    found: dict[int, list[tuple[str, float]]] = {}
+    with engine.connect() as conn:
+        if trial_ids is None:
+            q = (
+                sa.select(tp.c.trial_id, tp.c.param_name, tp.c.param_value)
+                .select_from(tp.join(t, t.c.trial_id == tp.c.trial_id))
+                .where(t.c.study_id == study_id)
+            )
+            for tid, name, value in conn.execute(q):
+                found.setdefault(int(tid), []).append((name, float(value)))
+        else:
+            for chunk in _chunks(trial_ids):
+                q = sa.select(tp.c.trial_id, tp.c.param_name, tp.c.param_value).where(
+                    tp.c.trial_id.in_(chunk)
+                )
+                for tid, name, value in conn.execute(q):
+                    found.setdefault(int(tid), []).append((name, float(value)))
+    return {tid: tuple(sorted(items)) for tid, items in found.items()}
+
+
+def trial_numbers(engine: sa.Engine, study_id: int, trial_ids: np.ndarray) -> np.ndarray:
+    """Trial numbers of ``trial_ids`` (trials of ``study_id``), in the same order."""
+    t = optuna_tables().trials
+    q = sa.select(t.c.trial_id, t.c.number).where(t.c.study_id == study_id)
+    with engine.connect() as conn:
+        table = _fetch_numbers(conn, q, 2).astype(np.int64)
+    lookup = dict(zip(table[:, 0].tolist(), table[:, 1].tolist()))
+    return np.array([lookup[int(i)] for i in trial_ids], dtype=np.int64)

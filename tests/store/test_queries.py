@@ -16,7 +16,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState, create_trial
 
 from cosearch import open_store
-from cosearch._pareto import nondominated_mask
+from cosearch._pareto import _nondominated_mask_quadratic as nondominated_mask
 from cosearch._report import _pareto_trials_loaded, campaign_status, is_feasible, pareto_trials
 from cosearch.store import migrations, queries, schema
 from cosearch.store.batch import BatchWriter, TrialRecord

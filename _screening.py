@@ -1,0 +1,381 @@
+"""Multi-fidelity campaigns: screen many candidates cheaply, promote the best to ``[evaluate]``.
+
+A campaign with a ``[screen]`` table (config.py) has two Optuna studies in its store:
+
+- the campaign's own study (its name): trials scored by the ``[evaluate]`` sources, as
+  ``Campaign.run`` writes them. ``Campaign.pareto()``, ``cosearch compare``, the strategies'
+  samplers and the run loop's trial target see only these.
+- the screen study (``<name>:screen``; ``:`` cannot occur in a campaign name): COMPLETE
+  trials scored by the ``[screen]`` sources, written in batches (store/batch.py). Its
+  objectives are the campaign objectives those sources produce (same order and
+  directions); its constraint values are the campaign constraints on metrics they produce,
+  then the count of hardware violations, as in the main study.
+
+Why a second study rather than a marker on trials of the first: screened values would
+otherwise count toward ``trials``, feed the strategy's sampler as if they were real scores,
+enter ``cosearch compare``'s hypervolume curves and mix into optuna-dashboard's front. Apart,
+each study is a plain, self-consistent Optuna study; optuna-dashboard shows both.
+
+Every trial of both studies has its measurements (value, source, fidelity) in cosearch's
+``measurements`` table under the campaign. A trial's *fidelity* is the lowest fidelity of
+its measurements of the campaign's objectives, 0.0 when one objective was not measured
+(store.queries.trial_fidelities); screened trials also carry it as user attribute
+``fidelity``. Promotion creates a trial in the main study with the screened candidate's
+parameters (Optuna's ``fixed_params``) and user attribute ``screened_from`` (the screen
+trial's number); candidates already promoted, or whose parameters the main study already
+holds, are skipped, so repeated or resumed promotions never score a candidate twice.
+
+Screening proposes candidates uniformly at random from the joint space (each space's
+``sample``), seeded by the campaign seed and the number of candidates screened so far.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from cosearch._pareto import promotion_order
+from cosearch.errors import ConfigError, CosearchError
+from cosearch.evaluate import Evaluator, Measurement
+from cosearch.store._optuna_compat import study_storage
+from cosearch.store.batch import BatchWriter, evaluation_record
+from cosearch.store.queries import (
+    constraint_values,
+    load_trials,
+    objective_table,
+    param_keys,
+    study_id_of,
+    trial_numbers,
+    user_attr_values,
+)
+
+if TYPE_CHECKING:
+    from cosearch.campaign import Campaign
+    from cosearch.config import ScreenConfig
+
+__all__ = [
+    "SCREEN_SUFFIX",
+    "ScreenSummary",
+    "PromoteSummary",
+    "Screener",
+    "screen_study_name",
+    "trial_fidelity",
+]
+
+SCREEN_SUFFIX = ":screen"
+
+#: user attribute of promoted trials: the number of the screen trial they came from
+SCREENED_FROM = "screened_from"
+
+
+def screen_study_name(campaign: str) -> str:
+    """The name of ``campaign``'s screen study."""
+    return campaign + SCREEN_SUFFIX
+
+
+def trial_fidelity(metrics: Mapping[str, Measurement], objectives: list[str]) -> float:
+    """Lowest fidelity of the measurements of ``objectives``; 0.0 if one is missing."""
+    if any(o not in metrics for o in objectives):
+        return 0.0
+    return float(min(metrics[o].fidelity for o in objectives))
+
+
+@dataclass(frozen=True)
+class ScreenSummary:
+    """What one ``Campaign.screen`` call did."""
+
+    screened: int  # candidates written as COMPLETE screen trials
+    failed: int  # candidates whose cheap evaluation raised or gave NaN (not written)
+    total: int  # COMPLETE screen trials at the end
+    seconds: float
+
+
+@dataclass(frozen=True)
+class PromoteSummary:
+    """What one ``Campaign.promote`` call did."""
+
+    promoted: int  # promoted trials COMPLETE in the main study
+    failed: int  # promoted trials that failed
+    available: int  # screened candidates left that were never promoted
+    trial_numbers: tuple[int, ...]  # main-study numbers of the trials created
+    seconds: float
+
+
+class Screener:
+    """The screening half of a campaign: the screen evaluator and study, and promotion."""
+
+    def __init__(self, campaign: Campaign, screen: ScreenConfig) -> None:
+        self.campaign = campaign
+        self.config = screen
+        self.evaluator = Evaluator(
+            campaign.network,
+            campaign.hardware,
+            accuracy=screen.accuracy,
+            cost=screen.cost,
+            latency=screen.latency,
+            store=campaign.store,
+        )
+        provided = set(self.evaluator.metric_names())
+        cfg = campaign.config
+        self.objectives = [o for o in cfg.objectives if o.metric in provided]
+        self.constraints = [c for c in cfg.constraints if c.metric in provided]
+        self._study: optuna.Study | None = None
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [o.metric for o in self.objectives]
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    # -- the study ----------------------------------------------------------------------------
+    @property
+    def study(self) -> optuna.Study:
+        """The screen study, created on first access (after the campaign's own)."""
+        if self._study is None:
+            self.campaign.study  # noqa: B018 - the campaign row and its checks come first
+            self._study = self._open()
+        return self._study
+
+    def _open(self) -> optuna.Study:
+        name = screen_study_name(self.campaign.name)
+        sources = {**self.config.sources(), "cost": self.evaluator.cost_model.source}
+        storage = self.campaign.store.optuna_storage
+        try:
+            sid = storage.get_study_id_from_name(name)
+        except KeyError:
+            sid = None
+        if sid is not None:
+            study = optuna.load_study(study_name=name, storage=storage)
+            stored = study.user_attrs.get("cosearch.sources")
+            dirs = [d.name.lower() for d in study.directions]
+            if stored != sources or dirs != self.directions:
+                raise ConfigError(
+                    f"campaign {self.campaign.name!r} already has screened trials from "
+                    f"sources {stored} (objectives {study.metric_names}); [screen] now gives "
+                    f"{sources} (objectives {self.metric_names}); use a new campaign name to "
+                    "screen with other sources",
+                    key="screen",
+                    path=self.campaign.config.path,
+                )
+            return study
+        wanted = [optuna.study.StudyDirection[d.upper()] for d in self.directions]
+        study = optuna.create_study(
+            storage=storage, study_name=name, directions=wanted, load_if_exists=True
+        )
+        import warnings
+
+        with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(self.metric_names)
+        study.set_user_attr("cosearch.campaign", self.campaign.name)
+        study.set_user_attr("cosearch.role", "screen")
+        study.set_user_attr("cosearch.sources", sources)
+        study.set_user_attr("cosearch.constraints", [str(c) for c in self.constraints])
+        return study
+
+    def _study_id(self, name: str) -> int:
+        with self.campaign.store.engine.connect() as conn:
+            return study_id_of(conn, name)
+
+    def count(self) -> int:
+        """COMPLETE screen trials (one SQL count)."""
+        from cosearch.store.queries import state_counts
+
+        return state_counts(self.campaign.store.engine, self._study_id(self.study.study_name))[
+            "COMPLETE"
+        ]
+
+    # -- screening ----------------------------------------------------------------------------
+    def screen(
+        self, n: int, *, batch_size: int | None = None, progress: bool = False
+    ) -> ScreenSummary:
+        """Score ``n`` random candidates with the screen sources; write them in batches."""
+        if n < 1:
+            raise ConfigError(f"the number of candidates to screen must be >= 1; got {n}")
+        t0 = time.perf_counter()
+        c = self.campaign
+        study = self.study
+        before = self.count()
+        seed = np.random.SeedSequence([c.config.seed, 1, before])
+        rng = np.random.default_rng(seed)
+        names = c.config.metric_names
+        writer = BatchWriter(
+            c.store, study, c.campaign_id, batch_size=batch_size or self.config.batch_size
+        )
+        known: set[str] = set()
+        bar = _bar(n, c.name + " screen", "cand") if progress else None
+        screened = failed = 0
+        try:
+            for _ in range(n):
+                params = {**c.network.sample(rng), **c.hardware.sample(rng)}
+                try:
+                    record = self._record(params, known, names)
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception:  # noqa: BLE001 - a bad candidate is skipped, as run() fails it
+                    record = None
+                if record is None:
+                    failed += 1
+                else:
+                    writer.add(record)
+                    screened += 1
+                if bar is not None:
+                    bar.update(1)
+            writer.flush()
+        finally:
+            if bar is not None:
+                bar.close()
+        if screened == 0 and failed:
+            raise CosearchError(f"all {failed} screened candidates failed to evaluate")
+        return ScreenSummary(screened, failed, before + screened, time.perf_counter() - t0)
+
+    def _record(self, params: dict[str, Any], known: set[str], names: list[str]) -> Any:
+        from cosearch.spaces.onnx_io import model_to_bytes, strip_weights
+
+        c = self.campaign
+        arch = c.network.build(params)
+        acc = c.hardware.build(params)
+        ev = self.evaluator.evaluate(arch, acc)
+        values = ev.metrics.values_of(self.metric_names)
+        if any(np.isnan(values)):
+            return None
+        onnx = None
+        if arch.digest not in known and not c.store.has_architecture(arch.digest):
+            onnx = model_to_bytes(strip_weights(arch.onnx()))
+        known.add(arch.digest)
+        violations = [x.violation(ev.metrics[x.metric].value) for x in self.constraints]
+        violations.append(float(len(ev.cost.violations)))
+        return evaluation_record(
+            {k: params[k] for k in c.distributions},
+            c.distributions,
+            arch,
+            onnx,
+            acc,
+            ev.metrics,
+            values,
+            violations,
+            arch_string=c._arch_string(arch.genotype),
+            hw_violations=ev.cost.violations,
+            user_attrs={"fidelity": trial_fidelity(ev.metrics, names)},
+        )
+
+    # -- promotion ----------------------------------------------------------------------------
+    def candidates(self, k: int) -> tuple[list[FrozenTrial], int]:
+        """The ``k`` most promising screen trials never promoted (see
+        :func:`cosearch._pareto.promotion_order`), and how many unpromoted remain in all."""
+        c = self.campaign
+        engine = c.store.engine
+        sid = self._study_id(self.study.study_name)
+        main_id = self._study_id(c.name)
+        table = objective_table(engine, sid, len(self.objectives))
+        if not len(table.trial_ids):
+            return [], 0
+        cids, cvals = constraint_values(engine, sid)
+        total = dict(zip(cids.tolist(), (sum(max(v, 0.0) for v in vs) for vs in cvals)))
+        viol = np.array([total.get(int(t), 0.0) for t in table.trial_ids])
+        promoted = {int(v) for v in user_attr_values(engine, main_id, SCREENED_FROM).values()}
+        numbers = trial_numbers(engine, sid, table.trial_ids)
+        fresh = ~np.isin(numbers, np.fromiter(promoted, dtype=np.int64, count=len(promoted)))
+        ids, values, viol = table.trial_ids[fresh], table.values[fresh], viol[fresh]
+        available = int(fresh.sum())
+        taken_keys = set(param_keys(engine, main_id).values())
+        chosen: list[int] = []
+        # order a margin past k: some candidates repeat parameters already scored
+        order = promotion_order(values, self.directions, viol, limit=2 * k + 16)
+        for start in range(0, len(order), max(4 * k, 64)):
+            chunk = [int(ids[i]) for i in order[start : start + max(4 * k, 64)]]
+            keys = param_keys(engine, sid, chunk)
+            for tid in chunk:
+                key = keys.get(tid)
+                if key in taken_keys:
+                    continue
+                taken_keys.add(key)  # type: ignore[arg-type]
+                chosen.append(tid)
+                if len(chosen) == k:
+                    break
+            if len(chosen) == k:
+                break
+        return load_trials(engine, chosen), available
+
+    def promote(self, k: int, *, progress: bool = False) -> PromoteSummary:
+        """Score the ``k`` most promising unpromoted screen trials with ``[evaluate]``."""
+        from cosearch._workers import Heartbeat
+        from cosearch.store import worker_id
+        from cosearch.store._locks import store_lock
+
+        if k < 1:
+            raise ConfigError(f"the number of candidates to promote must be >= 1; got {k}")
+        t0 = time.perf_counter()
+        c = self.campaign
+        study = c.study
+        storage = study_storage(study)
+        main_id = storage.get_study_id_from_name(c.name)
+        me = worker_id()
+        # pick and create under the claim lock: two promoting processes take different ones
+        with store_lock(c.store.engine, c.store.url, f"cosearch-claim:{c.name}"):
+            picked, available = self.candidates(k)
+            created = []
+            for t in picked:
+                template = FrozenTrial(
+                    number=-1,
+                    state=TrialState.RUNNING,
+                    value=None,
+                    datetime_start=dt.datetime.now(),
+                    datetime_complete=None,
+                    params={},
+                    distributions={},
+                    user_attrs={
+                        "worker": me,
+                        SCREENED_FROM: t.number,
+                        "screen_values": dict(zip(self.metric_names, t.values)),
+                    },
+                    # Optuna's enqueue_trial mechanism: suggest_* return these values
+                    system_attrs={"fixed_params": dict(t.params)},
+                    intermediate_values={},
+                    trial_id=-1,
+                )
+                created.append(storage.create_new_trial(main_id, template_trial=template))
+        heartbeat = Heartbeat(c.store, me, c.heartbeat_s)
+        bar = _bar(len(created), c.name + " promote", "trial") if progress else None
+        done = failed = 0
+        numbers = []
+        try:
+            for tid in created:
+                heartbeat.begin(tid)
+                try:
+                    trial = c._run_one(study, tid)
+                finally:
+                    heartbeat.end(tid)
+                numbers.append(trial.number)
+                if trial.state == TrialState.COMPLETE:
+                    done += 1
+                else:
+                    failed += 1
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            heartbeat.close()
+            if bar is not None:
+                bar.close()
+        return PromoteSummary(
+            done, failed, available - len(created), tuple(numbers), time.perf_counter() - t0
+        )
+
+
+def _bar(total: int, desc: str, unit: str) -> Any:
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, mininterval=0.25
+    )
