@@ -9,11 +9,14 @@ This module meta-learns the same thing in closed form, as a hierarchical Bayesia
 (the meta-learned-prior family of ALPaCA, Harrison et al. 2018, and R2-D2, Bertinetto et al.,
 ICLR 2019):
 
-1. *Per-device normalization*: each device's latencies are divided by their mean, so devices a
-   hundred times apart share one scale; the target device's scale is estimated from its shots.
-   Latency stays in linear (not log) units because it adds up over layers: a device is then
-   close to a linear function of per-layer one-hot encodings (FBNet's and nn-Meter's lookup-
-   table model), which a log would turn multiplicative.
+1. *Per-device normalization* (``transform``): ``"relative"`` divides each device's latencies by
+   their mean, so devices a hundred times apart share one scale and latency stays additive over
+   layers (FBNet's and nn-Meter's lookup-table model is linear in per-layer one-hots);
+   ``"log"`` takes ``log(latency)`` minus the device's mean log, so per-layer costs act as
+   factors (a device twice as fast on every convolution is one shift, and a relative error
+   costs the same on fast and slow networks). The target device's level is estimated from its
+   shots. ``"auto"`` (default) lets meta-validation (step 5) pick the transform: on the HELP
+   tables it picks ``relative`` for NB201 and ``log`` for FBNet.
 2. *Shared features* ``phi(x) = [1, standardized x, h(x)]``, where ``h`` (optional,
    ``embedding="mlp"``) is the last hidden layer of a multi-task MLP trained to predict every
    meta-training device at once (torch, CPU): it learns non-linear structure that all devices
@@ -30,11 +33,20 @@ ICLR 2019):
    posterior mean head, projected on the prior's principal directions, is the device's
    *hardware embedding* (:attr:`AdaptedLatencyPredictor.embedding_`): the shots play the role
    of HELP's reference architectures (any K architectures work, fixed or not).
-5. *Meta-validation*: ``shrinkage`` and ``noise`` (when not given) are chosen by
+5. *Meta-validation*: ``transform``, ``shrinkage`` and ``noise`` (when not given) are chosen by
    leave-one-device-out episodes over the meta-training devices: the prior from the others,
-   K random shots of the held-out device, Spearman on its other rows. (The MLP features are
-   trained once on all meta-training devices, so these episodes see a device that shaped the
-   features; the held-out device never shapes the prior.)
+   K random shots of the held-out device, Spearman on its other rows. Only the meta-training
+   devices take part: a device given to :meth:`adapt` later never tunes anything. (The MLP
+   features are
+   trained once, on the relative latencies of all meta-training devices, so these episodes
+   see a device that shaped the features; the held-out device never shapes the prior.)
+
+What did not help (benchmarks/results/predictors_fewshot.md, judged by these meta-validation
+episodes): describing a candidate by the meta-training devices' own latencies (HELP's idea of
+a device as a ranking of reference architectures) as extra features with an isotropic prior,
+or the devices' non-linear residuals as extra features; path or pairwise-interaction features;
+choosing the shrinkage per device by the shots' marginal likelihood on NB201. The structured
+prior from the heads' covariance already carries how devices differ.
 
 Why not MAML: with K = 10 and tens of parameters per device, a Gaussian prior learned from
 the devices gives the Bayes-optimal linear adaptation in closed form, whereas MAML's few
@@ -54,6 +66,8 @@ from cosearch.predictors._base import PredictorBase, feature_matrix
 
 __all__ = ["FewShotLatencyPredictor", "AdaptedLatencyPredictor"]
 
+_TRANSFORMS = ("relative", "log")
+_LOG_KEY = "transform.log"  # marks the log transform in ``embed_state_`` (persisted tensors)
 _SHRINKAGE_GRID = (0.0, 1e-3, 1e-2, 1e-1)
 _NOISE_GRID = (1e-4, 1e-3, 1e-2)
 _HEAD_RIDGE = 1e-3  # per-row ridge of the per-device heads: the heads see thousands of rows
@@ -71,22 +85,28 @@ class FewShotLatencyPredictor(PredictorBase):
     device.
 
     Parameters: ``shots`` (K used in meta-validation episodes; adaptation takes any K),
-    ``embedding`` ('mlp' or 'none'), ``hidden`` / ``embed_dim`` / ``epochs`` (the MLP),
+    ``transform`` ('auto', 'relative' or 'log': the per-device normalization of the module
+    docstring; 'auto' picks by meta-validation), ``embedding`` ('mlp' or 'none'),
+    ``hidden`` / ``embed_dim`` / ``epochs`` (the MLP),
     ``shrinkage`` and ``noise`` (None: chosen by meta-validation from
     ``(0, 1e-3, 1e-2, 1e-1)`` and ``(1e-4, 1e-3, 1e-2)``; ``noise`` is a variance in squared
     relative-latency units, 1e-3 = about 3% noise), ``meta_episodes`` (shot draws per held-out
     device), ``random_state``.
 
-    Learned: ``x_mean_``, ``x_std_``, ``scale_`` (mean latency per device, ms), ``coef_``
+    Learned: ``transform_`` (the transform used), ``x_mean_``, ``x_std_``, ``scale_`` (mean
+    latency per device, ms; the geometric mean under ``log``), ``coef_``
     (``M x P`` heads on ``phi``), ``prior_mean_`` (``P``), ``prior_cov_`` (``P x P``, shrinkage
     included), ``components_`` (prior principal directions, ``P x r``), ``shrinkage_``,
-    ``noise_``, ``meta_scores_`` ({(shrinkage, noise): mean Spearman}), ``embed_state_``
-    (torch tensors of the MLP, or None), ``n_features_in_``, ``n_devices_``.
+    ``noise_``, ``meta_scores_`` ({(shrinkage, noise): mean Spearman, for the chosen
+    transform}), ``transform_scores_`` ({transform: best mean Spearman}; empty when nothing was
+    chosen), ``embed_state_`` (torch tensors of the MLP, plus a ``transform.log`` flag under
+    the log transform; None when neither), ``n_features_in_``, ``n_devices_``.
     """
 
     def __init__(
         self,
         shots: int = 10,
+        transform: str = "auto",
         embedding: str = "none",
         hidden: int = 128,
         embed_dim: int = 32,
@@ -97,6 +117,7 @@ class FewShotLatencyPredictor(PredictorBase):
         random_state: int = 0,
     ) -> None:
         self.shots = shots
+        self.transform = transform
         self.embedding = embedding
         self.hidden = hidden
         self.embed_dim = embed_dim
@@ -115,6 +136,10 @@ class FewShotLatencyPredictor(PredictorBase):
         """
         if self.embedding not in ("mlp", "none"):
             raise ValueError(f"embedding must be 'mlp' or 'none'; got {self.embedding!r}")
+        if self.transform not in ("auto", *_TRANSFORMS):
+            raise ValueError(
+                f"transform must be 'auto', 'relative' or 'log'; got {self.transform!r}"
+            )
         x = check_array(feature_matrix(X), dtype=np.float64)
         y = check_array(Y, dtype=np.float64, ensure_all_finite="allow-nan", ensure_2d=True)
         if y.shape[0] != x.shape[0]:
@@ -133,14 +158,13 @@ class FewShotLatencyPredictor(PredictorBase):
         self.x_mean_ = x.mean(axis=0)
         std = x.std(axis=0)
         self.x_std_ = np.where(std > 1e-12, std, 1.0)
-        self.scale_ = np.array([y[measured[:, j], j].mean() for j in range(y.shape[1])])
-        rel = y / self.scale_
         xs = (x - self.x_mean_) / self.x_std_
-        self.embed_state_ = None
+        mlp = None
         if self.embedding == "mlp":
             from cosearch.predictors._embed import train_embedding
 
-            self.embed_state_ = train_embedding(
+            rel = y / np.array([y[measured[:, j], j].mean() for j in range(y.shape[1])])
+            mlp = train_embedding(
                 xs,
                 rel,
                 hidden=self.hidden,
@@ -148,12 +172,30 @@ class FewShotLatencyPredictor(PredictorBase):
                 epochs=self.epochs,
                 seed=self.random_state,
             )
+        self.embed_state_ = mlp
         phi = self._phi_std(xs)
-        self.coef_ = _heads(phi, rel, measured)
+        candidates = _TRANSFORMS if self.transform == "auto" else (self.transform,)
+        best: tuple[float, str, float, float, dict[tuple[float, float], float]] | None = None
+        self.transform_scores_ = {}
+        for name in candidates:
+            scale, target = _normalize(y, measured, name)
+            coef = _heads(phi, target, measured)
+            shrink, noise, scores = self._choose(phi, target, measured, coef, len(candidates))
+            score = max(scores.values()) if scores else 0.0
+            if len(candidates) > 1:
+                self.transform_scores_[name] = score
+            if best is None or score > best[0]:  # first of equals: relative
+                best = (score, name, shrink, noise, scores)
+                self.scale_, self.coef_ = scale, coef
+        assert best is not None
+        _, name, shrink, noise, scores = best
+        if name == "log":
+            import torch
+
+            self.embed_state_ = {**(mlp or {}), _LOG_KEY: torch.ones(1, dtype=torch.float64)}
         self.prior_mean_ = self.coef_.mean(axis=0)
         centred = self.coef_ - self.prior_mean_
         cov = centred.T @ centred / max(1, self.n_devices_ - 1)
-        shrink, noise, scores = self._choose(phi, rel, measured)
         self.shrinkage_ = shrink
         self.noise_ = noise
         self.meta_scores_ = scores
@@ -162,12 +204,20 @@ class FewShotLatencyPredictor(PredictorBase):
         self.components_ = vt[: max(1, self.n_devices_ - 1)].T
         return self
 
+    @property
+    def transform_(self) -> str:
+        """The per-device normalization in use: ``"relative"`` or ``"log"``."""
+        check_is_fitted(self, "coef_")
+        state = self.embed_state_ or {}
+        return "log" if _LOG_KEY in state else "relative"
+
     def _phi_std(self, xs: np.ndarray) -> np.ndarray:
         parts = [np.ones((xs.shape[0], 1)), xs]
-        if self.embed_state_ is not None:
+        body = {k: v for k, v in (self.embed_state_ or {}).items() if k != _LOG_KEY}
+        if body:
             from cosearch.predictors._embed import embed
 
-            parts.append(embed(self.embed_state_, xs, self.hidden, self.embed_dim))
+            parts.append(embed(body, xs, self.hidden, self.embed_dim))
         return np.hstack(parts)
 
     def features(self, X: Any) -> np.ndarray:
@@ -181,12 +231,19 @@ class FewShotLatencyPredictor(PredictorBase):
         return self._phi_std((x - self.x_mean_) / self.x_std_)
 
     def _choose(
-        self, phi: np.ndarray, rel: np.ndarray, measured: np.ndarray
+        self,
+        phi: np.ndarray,
+        rel: np.ndarray,
+        measured: np.ndarray,
+        coef: np.ndarray,
+        n_transforms: int = 1,
     ) -> tuple[float, float, dict[tuple[float, float], float]]:
-        """(shrinkage, noise) by leave-one-device-out episodes (see the module docstring)."""
+        """(shrinkage, noise, scores) by leave-one-device-out episodes (see the module
+        docstring) on the normalized latencies ``rel`` and their heads ``coef``. The episodes
+        (shot draws) are the same for every transform, so their scores compare."""
         shrinks = _SHRINKAGE_GRID if self.shrinkage is None else (float(self.shrinkage),)
         noises = _NOISE_GRID if self.noise is None else (float(self.noise),)
-        if len(shrinks) == 1 and len(noises) == 1:
+        if len(shrinks) == 1 and len(noises) == 1 and n_transforms == 1:
             return shrinks[0], noises[0], {}
         rng = np.random.default_rng(self.random_state)
         totals = {(s, n): 0.0 for s in shrinks for n in noises}
@@ -195,7 +252,7 @@ class FewShotLatencyPredictor(PredictorBase):
             rows = np.flatnonzero(measured[:, d])
             if len(rows) <= self.shots + 1:
                 continue
-            others = np.delete(self.coef_, d, axis=0)
+            others = np.delete(coef, d, axis=0)
             mu = others.mean(axis=0)
             centred = others - mu
             cov = centred.T @ centred / max(1, len(others) - 1)
@@ -218,7 +275,8 @@ class FewShotLatencyPredictor(PredictorBase):
     def predict(self, X: Any) -> np.ndarray:
         """Latencies (ms, ``n x M``) of ``X`` on the meta-training devices."""
         check_is_fitted(self)
-        return self.features(X) @ self.coef_.T * self.scale_
+        out = self.features(X) @ self.coef_.T
+        return (np.exp(out) if self.transform_ == "log" else out) * self.scale_
 
     # -- adaptation --------------------------------------------------------------------------------
     def adapt(self, X: Any, y: Any) -> AdaptedLatencyPredictor:
@@ -242,7 +300,9 @@ class AdaptedLatencyPredictor(PredictorBase):
     ms; ``predict(X, return_std=True)`` also the posterior predictive standard deviation (ms).
 
     Learned: ``coef_`` (posterior mean head), ``posterior_cov_``, ``scale_`` (ms per relative
-    unit), ``embedding_`` (the hardware embedding), ``n_features_in_``.
+    unit; under the log transform ``exp`` of the log offset, so ``predict`` is
+    ``exp(phi @ coef_) * scale_``), ``embedding_`` (the hardware embedding),
+    ``n_features_in_``.
     """
 
     def __init__(self, meta: FewShotLatencyPredictor | None = None) -> None:
@@ -262,15 +322,19 @@ class AdaptedLatencyPredictor(PredictorBase):
         if not np.all(np.isfinite(target)) or (target <= 0).any():
             raise ValueError("latencies must be finite and > 0")
         meta = self.meta
-        # Relative units of the prior: the shots' mean over what the prior's mean device
-        # predicts for the same architectures (not the shots' own mean, which depends on which
-        # architectures were drawn).
+        # The device's level against the prior's mean device on the same architectures (not
+        # the shots' own mean, which depends on which architectures were drawn): a ratio of
+        # means in relative units, a difference of mean logs under the log transform.
         prior_pred = phi @ meta.prior_mean_
-        base = float(prior_pred.mean())
-        self.scale_ = float(target.mean() / base) if base > 1e-9 else float(target.mean())
-        w, cov, _ = _posterior(
-            phi, target / self.scale_, meta.prior_mean_, meta.prior_cov_, meta.noise_
-        )
+        if meta.transform_ == "log":
+            offset = float(np.log(target).mean() - prior_pred.mean())
+            self.scale_ = float(np.exp(offset))
+            normalized = np.log(target) - offset
+        else:
+            base = float(prior_pred.mean())
+            self.scale_ = float(target.mean() / base) if base > 1e-9 else float(target.mean())
+            normalized = target / self.scale_
+        w, cov, _ = _posterior(phi, normalized, meta.prior_mean_, meta.prior_cov_, meta.noise_)
         self.coef_ = w
         self.posterior_cov_ = cov
         self.embedding_ = (w - meta.prior_mean_) @ meta.components_
@@ -278,14 +342,22 @@ class AdaptedLatencyPredictor(PredictorBase):
         return self
 
     def predict(self, X: Any, return_std: bool = False) -> Any:
-        """Latencies (ms, ``(n,)``); with ``return_std=True`` a pair ``(mean, std)``."""
+        """Latencies (ms, ``(n,)``); with ``return_std=True`` a pair ``(mean, std)``. Under the
+        log transform the prediction is the posterior median ``exp(mean log)`` and ``std`` the
+        standard deviation of the log-normal with that median."""
         check_is_fitted(self)
-        phi = self.meta.features(X)  # type: ignore[union-attr]
-        mean = phi @ self.coef_ * self.scale_
+        meta: FewShotLatencyPredictor = self.meta  # type: ignore[assignment]
+        phi = meta.features(X)
+        center = phi @ self.coef_
+        log = meta.transform_ == "log"
+        mean = (np.exp(center) if log else center) * self.scale_
         if not return_std:
             return mean
-        var = np.einsum("ij,jk,ik->i", phi, self.posterior_cov_, phi) + self.meta.noise_  # type: ignore[union-attr]
-        return mean, np.sqrt(np.maximum(var, 0.0)) * self.scale_
+        var = np.einsum("ij,jk,ik->i", phi, self.posterior_cov_, phi) + meta.noise_
+        var = np.maximum(var, 0.0)
+        if log:
+            return mean, mean * np.sqrt(np.expm1(var) * np.exp(var))
+        return mean, np.sqrt(var) * self.scale_
 
 
 def _heads(phi: np.ndarray, rel: np.ndarray, measured: np.ndarray) -> np.ndarray:
@@ -303,6 +375,19 @@ def _heads(phi: np.ndarray, rel: np.ndarray, measured: np.ndarray) -> np.ndarray
         gram = sub.T @ sub + np.diag(penalty)
         out[cols] = np.linalg.solve(gram, sub.T @ rel[rows][:, cols]).T
     return out
+
+
+def _normalize(
+    y: np.ndarray, measured: np.ndarray, transform: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(per-device scale in ms, normalized latencies) under ``transform`` (NaN stays NaN)."""
+    cols = range(y.shape[1])
+    if transform == "log":
+        logs = np.log(np.where(measured, y, 1.0))
+        centre = np.array([logs[measured[:, j], j].mean() for j in cols])
+        return np.exp(centre), np.where(measured, logs - centre, np.nan)
+    scale = np.array([y[measured[:, j], j].mean() for j in cols])
+    return scale, y / scale
 
 
 def _rank_corr(truth_ranks: np.ndarray, pred: np.ndarray) -> float:

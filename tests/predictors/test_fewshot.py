@@ -81,8 +81,8 @@ def test_api_and_determinism() -> None:
     np.testing.assert_array_equal(mean, adapted.predict(x))
     assert adapted.embedding_.shape == (4,)
     np.testing.assert_array_equal(est.device_embedding(x[:10], latency[:10, 5]), adapted.embedding_)
-    # uncertainty shrinks where shots were taken
-    assert std[:10].mean() < std[10:].mean()
+    # relative uncertainty shrinks where shots were taken
+    assert (std / mean)[:10].mean() < (std / mean)[10:].mean()
 
     again = clone(est).fit(x, latency[:, :5])
     np.testing.assert_array_equal(again.coef_, est.coef_)
@@ -95,8 +95,13 @@ def test_missing_values_and_fixed_hyperparameters() -> None:
     x, latency = _family(n=200, devices=4, seed=2)
     y = latency[:, :3].copy()
     y[:50, 0] = np.nan  # device 0 measured only the last 150 rows
-    est = FewShotLatencyPredictor(shrinkage=0.01, noise=1e-3).fit(x, y)
+    est = FewShotLatencyPredictor(transform="relative", shrinkage=0.01, noise=1e-3).fit(x, y)
     assert est.meta_scores_ == {} and est.shrinkage_ == 0.01 and est.noise_ == 1e-3
+    assert est.transform_ == "relative" and est.transform_scores_ == {}
+    # with transform="auto" the episodes still run, to choose the transform
+    auto = FewShotLatencyPredictor(shrinkage=0.01, noise=1e-3).fit(x, y)
+    assert set(auto.transform_scores_) == {"relative", "log"}
+    assert list(auto.meta_scores_) == [(0.01, 1e-3)]
     assert np.isfinite(est.coef_).all()
     assert spearman(latency[50:, 0], est.predict(x[50:])[:, 0]) > 0.9
 
@@ -124,3 +129,65 @@ def test_errors() -> None:
         est.adapt(x[:3], [1.0, 2.0])
     with pytest.raises(ValueError, match="X has 5 features"):
         est.adapt(x[:3, :5], [1.0, 2.0, 3.0])
+
+
+def _multiplicative(n: int = 400, devices: int = 9, seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Devices whose per-feature costs act as factors: log-latency is linear in x."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 2, (n, 10)).astype(float)
+    speed = rng.normal(0.5, 0.25, (devices, 10))
+    return x, np.exp(x @ speed.T + rng.normal(0, 0.01, (n, devices)))
+
+
+def test_transform_auto_picks_the_better_normalization() -> None:
+    x, latency = _multiplicative()
+    est = FewShotLatencyPredictor(random_state=0).fit(x, latency[:, :8])
+    scores = est.transform_scores_
+    assert set(scores) == {"relative", "log"}
+    assert est.transform_ == max(scores, key=lambda k: scores[k]) == "log"
+    log = FewShotLatencyPredictor(transform="log").fit(x, latency[:, :8])
+    rel = FewShotLatencyPredictor(transform="relative").fit(x, latency[:, :8])
+    assert log.transform_scores_ == {} and log.transform_ == "log"
+    # meta-training devices are reproduced in ms under either transform
+    for model in (log, rel):
+        assert spearman(latency[:, 0], model.predict(x)[:, 0]) > 0.95
+    y = latency[:, 8]  # unseen
+    gaps = []
+    for seed in range(3):
+        idx = np.random.default_rng(seed).choice(len(y), 10, replace=False)
+        rest = np.setdiff1d(np.arange(len(y)), idx)
+        a = log.adapt(x[idx], y[idx])
+        pred, std = a.predict(x[rest], return_std=True)
+        assert (pred > 0).all() and (std > 0).all()
+        # the level is right too: median relative error of the ms predictions
+        assert np.median(np.abs(pred / y[rest] - 1)) < 0.3
+        r = rel.adapt(x[idx], y[idx]).predict(x[rest])
+        gaps.append(spearman(y[rest], pred) - spearman(y[rest], r))
+    assert np.mean(gaps) > 0  # on multiplicative devices the log transform ranks better
+
+
+def test_log_transform_survives_the_store(db_url) -> None:
+    from cosearch.predictors.persist import load_predictor, save_predictor
+    from cosearch.store import open_store
+
+    x, latency = _multiplicative(n=120, devices=5)
+    meta = FewShotLatencyPredictor(transform="log", meta_episodes=1).fit(x, latency[:, :4])
+    adapted = meta.adapt(x[:10], latency[:10, 4])
+    with open_store(db_url) as store:
+        for pid, est in (("meta", meta), ("dev4", adapted)):
+            save_predictor(
+                store, pid, est, encoding="onnx", space=None, target="t", training_ref={}
+            )
+            back = load_predictor(store, pid).estimator
+            np.testing.assert_allclose(back.predict(x), est.predict(x))
+        back = load_predictor(store, "dev4").estimator
+    assert back.meta.transform_ == "log"
+    np.testing.assert_allclose(
+        back.predict(x, return_std=True)[1], adapted.predict(x, return_std=True)[1]
+    )
+
+
+def test_transform_error() -> None:
+    x, latency = _family(n=60, devices=3, seed=3)
+    with pytest.raises(ValueError, match="transform must be"):
+        FewShotLatencyPredictor(transform="sqrt").fit(x, latency)
