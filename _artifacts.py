@@ -59,16 +59,14 @@ def artifact_store(url: str, *, create: bool = False) -> FileSystemArtifactStore
 
 def plot_layers(cost: Cost, path: str, title: str) -> None:
     """Per-layer latency (cycles) and energy (pJ) as two stacked bar charts (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure, not pyplot: choosing a backend here (matplotlib.use) would change the
+    # user's session (a notebook's inline plots stop showing after a campaign run).
+    from matplotlib.figure import Figure
 
     layers = cost.per_layer
     xs = range(len(layers))
-    fig, (a1, a2) = plt.subplots(
-        2, 1, figsize=(max(6.0, len(layers) * 0.12), 5), dpi=100, sharex=True
-    )
+    fig = Figure(figsize=(max(6.0, len(layers) * 0.12), 5), dpi=100)
+    a1, a2 = fig.subplots(2, 1, sharex=True)
     a1.bar(xs, [lc.latency_cycles for lc in layers], color="tab:blue")
     a1.set_ylabel("latency (cycles)")
     a2.bar(xs, [lc.energy_pj for lc in layers], color="tab:orange")
@@ -77,7 +75,6 @@ def plot_layers(cost: Cost, path: str, title: str) -> None:
     a1.set_title(title, fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def _write_files(

@@ -192,12 +192,10 @@ def compare_campaigns(
 
 def plot_comparison(cmp: Comparison, path: str) -> None:
     """Hypervolume vs trials, one line per campaign, as a PNG."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: leaves the user's backend alone
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    fig = Figure(figsize=(7, 4.2), dpi=120)
+    ax = fig.subplots()
     for c in cmp.campaigns:
         if c.curve:
             xs, ys = zip(*c.curve)
@@ -217,7 +215,6 @@ def plot_comparison(cmp: Comparison, path: str) -> None:
     )
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def to_json(cmp: Comparison) -> str:
