@@ -5,6 +5,13 @@ table, ``analytical:systolic/v1`` for a cost model, ``measured:...`` for a real 
 ``predictor:<id>`` for a predictor stored in the store's ``predictors`` table, and later
 ``train:...``, ``supernet:...``.
 
+Benchmark latency: ``latency="benchmark:nb201/<device>"`` replaces ``latency_ms`` of nb201
+candidates with the published measurement of that cell on ``<device>`` (fidelity 1.0; the other
+cost metrics still come from ``cost``). Devices: :data:`NB201_LATENCY_DEVICES`, from the table
+``spaces/data/nb201_latency.csv.gz`` (HW-NAS-Bench, Li et al., ICLR 2021; HELP, Lee et al.,
+NeurIPS 2021). Like the accuracy table it applies only to the default nb201 network, and the
+lookup is by the exact arch string.
+
 Predictor sources: ``accuracy="predictor:<id>"`` predicts ``accuracy`` from the candidate's
 architecture (plus ``accuracy_std``, its predictive standard deviation, when the predictor has
 uncertainty); ``latency="predictor:<id>"`` replaces ``latency_ms`` (the other cost metrics
@@ -16,10 +23,15 @@ scores (:attr:`cosearch.predictors.persist.StoredPredictor.fidelity`). Predictor
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from cosearch.errors import ConfigError
@@ -30,11 +42,13 @@ if TYPE_CHECKING:
     from cosearch.store import Store
     from cosearch.store.layer_cache import LayerCostCache
 
-__all__ = ["Measurement", "Metrics", "Evaluation", "Evaluator"]
+__all__ = ["Measurement", "Metrics", "Evaluation", "Evaluator", "NB201_LATENCY_DEVICES"]
 
 _ACCURACY_KINDS = ("benchmark", "predictor")
 _COST_KINDS = ("analytical", "measured")
-_LATENCY_KINDS = ("predictor",)
+_LATENCY_KINDS = ("predictor", "benchmark")
+#: devices of ``latency = "benchmark:nb201/<device>"`` (columns of nb201_latency.csv.gz)
+NB201_LATENCY_DEVICES = ("pixel3", "1080ti_1")
 
 
 @dataclass(frozen=True)
@@ -120,9 +134,14 @@ class Evaluator:
         self._accuracy_table: str | None = None
         self._accuracy_predictor: str | None = None
         self._latency_predictor: str | None = None
+        self._latency_device: str | None = None
         self._predictors: dict[str, Any] = {}
         if latency is not None:
-            _, self._latency_predictor = _split_source(latency, "latency", _LATENCY_KINDS)
+            kind, what = _split_source(latency, "latency", _LATENCY_KINDS)
+            if kind == "predictor":
+                self._latency_predictor = what
+            else:
+                self._latency_device = _check_latency_table(latency, what, network)
         if accuracy is not None and accuracy.startswith("predictor:"):
             _, self._accuracy_predictor = _split_source(accuracy, "accuracy", _ACCURACY_KINDS)
         elif accuracy is not None:
@@ -248,6 +267,12 @@ class Evaluator:
             value, _ = self._predicted(self._latency_predictor, arch)
             p = self.predictor(self._latency_predictor)
             out["latency_ms"] = Measurement(value, p.source, p.fidelity, time.perf_counter() - t0)
+        if self._latency_device is not None and "latency_ms" not in out:
+            t0 = time.perf_counter()
+            value = _nb201_latency(self.network.to_string(arch.genotype), self._latency_device)
+            out["latency_ms"] = Measurement(
+                value, f"benchmark:nb201/{self._latency_device}", 1.0, time.perf_counter() - t0
+            )
         t0 = time.perf_counter()
         layers = self.layers(arch)
         macs = float(sum(layer.macs for layer in layers))
@@ -277,3 +302,53 @@ def get_cost_model_checked(name: str):  # noqa: ANN201 - returns a CostModel
         return get_cost_model(name)
     except ConfigError as exc:
         raise ConfigError(str(exc.args[0]), key="cost") from exc
+
+
+def _check_latency_table(source: str, what: str, network: NetworkSpace) -> str:
+    """The device of ``benchmark:nb201/<device>`` if the table applies; else ConfigError."""
+    space, sep, device = what.partition("/")
+    devices = ", ".join(NB201_LATENCY_DEVICES)
+    if space != "nb201" or not sep or device not in NB201_LATENCY_DEVICES:
+        raise ConfigError(
+            f"latency source {source!r} names no published latency table; valid: "
+            + ", ".join(f"benchmark:nb201/{d}" for d in NB201_LATENCY_DEVICES),
+            key="latency",
+        )
+    if network.name != "nb201":
+        raise ConfigError(
+            f"latency source {source!r} applies only to network space 'nb201'; "
+            f"got {network.name!r} (devices: {devices})",
+            key="latency",
+        )
+    from cosearch.spaces.nb201 import DEFAULT_OPTIONS
+
+    changed = sorted(k for k, v in network.options.items() if v != DEFAULT_OPTIONS.get(k, v))
+    if changed:
+        k = changed[0]
+        raise ConfigError(
+            f"latency source {source!r} applies only to the default nb201 network (batch 1); "
+            f"option {k!r} is {network.options[k]} (default {DEFAULT_OPTIONS[k]})",
+            key="latency",
+        )
+    return device
+
+
+@cache
+def _nb201_latency_table() -> dict[str, dict[str, float]]:
+    """``{device: {arch_str: latency_ms}}``; rows of both shipped tables are in NAS-Bench-201
+    index order, so the accuracy table's row ``i`` names the cell of latency row ``i``."""
+    data = resources.files("cosearch.spaces").joinpath("data")
+    with data.joinpath("nb201_accuracy.csv.gz").open("rb") as raw, gzip.open(raw, "rb") as unz:
+        reader = csv.DictReader(io.TextIOWrapper(unz, encoding="utf-8", newline=""))
+        archs = [row["arch_str"] for row in reader]
+    with data.joinpath("nb201_latency.csv.gz").open("rb") as raw, gzip.open(raw, "rb") as unz:
+        reader = csv.DictReader(io.TextIOWrapper(unz, encoding="utf-8", newline=""))
+        rows = list(reader)
+    if len(rows) != len(archs) or any(int(r["idx"]) != i for i, r in enumerate(rows)):
+        raise RuntimeError("nb201_latency.csv.gz and nb201_accuracy.csv.gz rows disagree")
+    return {d: {a: float(r[d]) for a, r in zip(archs, rows)} for d in NB201_LATENCY_DEVICES}
+
+
+def _nb201_latency(arch_str: str, device: str) -> float:
+    """Published latency (ms) of the nb201 cell ``arch_str`` on ``device``."""
+    return _nb201_latency_table()[device][arch_str]

@@ -1,5 +1,6 @@
 """Search strategies. Black-box strategies are Optuna samplers."""
 
+from cosearch.search import bayesian as _bayesian  # noqa: F401  (registers bayesian)
 from cosearch.search import blackbox as _blackbox  # noqa: F401  (registers random, nsga2)
 from cosearch.search import darts as _darts  # noqa: F401  (registers darts)
 from cosearch.search import evolution as _evolution  # noqa: F401  (registers evolution)
