@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 from optuna.samplers import BaseSampler
 
 from cosearch._registry import Registry
@@ -124,3 +125,23 @@ def list_strategies() -> list[str]:
 
 def get_strategy(name: str, /, **options: Any) -> Strategy:
     return _strategies.get_class(name, key="strategy.name")(**options)
+
+
+def torch_device(choice: str, strategy: str) -> str:
+    """The torch device a weight-sharing strategy's ``device`` option names: ``"auto"`` is
+    CUDA when torch sees a GPU, else the CPU. Raises ConfigError for ``"cuda"`` without one."""
+    import torch
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"The 'device' option of strategy {strategy} is 'cuda' but torch sees no CUDA device.",
+            key="device",
+        )
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+def json_scalar(value: Any) -> Any:
+    """numpy scalars -> Python scalars (checkpoint metadata and trial params are JSON)."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -68,7 +68,13 @@ import numpy as np
 
 from cosearch.errors import ConfigError
 from cosearch.evaluate import Measurement
-from cosearch.search._base import Option, WeightSharingStrategy, register_strategy
+from cosearch.search._base import (
+    Option,
+    WeightSharingStrategy,
+    json_scalar,
+    register_strategy,
+    torch_device,
+)
 
 __all__ = ["DartsStrategy"]
 
@@ -177,7 +183,7 @@ class _Run:
         self.s, self.p, self.ctx, self.data = strategy, strategy.params, ctx, data
         self.space = ctx.network.name
         self.dataset = dataset_name(self.p["dataset"])
-        self.device = _device(self.p["device"])
+        self.device = torch_device(self.p["device"], "darts")
         self.term = self._hardware_term()
         self.done = self._reported_keys()
         self.n_epochs = self.p["epochs"]
@@ -250,7 +256,7 @@ class _Run:
         picks = [ref] if ok else []
         while len(picks) < n:
             picks.append(hw.sample(self.ctx.rng))
-        return [{k: _plain(v) for k, v in a.items()} for a in picks]
+        return [{k: json_scalar(v) for k, v in a.items()} for a in picks]
 
     # -- one round ----------------------------------------------------------------------------
     def _round(
@@ -445,21 +451,3 @@ class _Run:
             "benchmark_accuracy": {d: benchmark_accuracy(params, d) for d in DATASETS},
             "benchmark_transfer": transfer,
         }
-
-
-def _device(choice: str) -> str:
-    import torch
-
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            "The 'device' option of strategy darts is 'cuda' but torch sees no CUDA device.",
-            key="device",
-        )
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return choice
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars -> Python scalars (checkpoint metadata is JSON)."""
-    return value.item() if isinstance(value, np.generic) else value

@@ -64,7 +64,13 @@ import numpy as np
 
 from cosearch.errors import ConfigError
 from cosearch.evaluate import Measurement
-from cosearch.search._base import Option, WeightSharingStrategy, register_strategy
+from cosearch.search._base import (
+    Option,
+    WeightSharingStrategy,
+    json_scalar,
+    register_strategy,
+    torch_device,
+)
 
 if TYPE_CHECKING:
     from cosearch.search._ofa_search import Outcome
@@ -166,7 +172,7 @@ class ProgressiveShrinkingStrategy(WeightSharingStrategy):
                     f"option {what} is {opts[what]}; set it in [space.net]",
                     key="space.net",
                 )
-        cfg = self._train_config(seed, _device(p["device"]))
+        cfg = self._train_config(seed, torch_device(p["device"], "progressive_shrinking"))
         threads = torch.get_num_threads()
         torch.set_num_threads(p["threads"])
         try:
@@ -413,7 +419,7 @@ class ProgressiveShrinkingStrategy(WeightSharingStrategy):
             {**net.largest(), **ctx.hardware.sample(rng)},
             {**net.smallest(), **ctx.hardware.sample(rng)},
         ]
-        seeds = [{k: _plain(v) for k, v in s.items()} for s in seeds]
+        seeds = [{k: json_scalar(v) for k, v in s.items()} for s in seeds]
         search.run(seeds)
         ctx.log(
             f"progressive shrinking: search done, {search.evaluated} candidates "
@@ -453,21 +459,3 @@ def _all_params(ctx: Any) -> dict[str, Any]:
     out = {f"net.{k}": v for k, v in ctx.network.params.items()}
     out.update({f"hw.{k}": v for k, v in ctx.hardware.params.items()})
     return out
-
-
-def _device(choice: str) -> str:
-    import torch
-
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            "The 'device' option of strategy progressive_shrinking is 'cuda' but torch sees "
-            "no CUDA device.",
-            key="device",
-        )
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return choice
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
