@@ -13,7 +13,6 @@ The strategy trains its supernet however it likes, and through the context it:
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from cosearch.evaluate import Measurement
 from cosearch.store import worker_id
-from cosearch.store._optuna_compat import study_storage
+from cosearch.store._optuna_compat import create_running_trial, study_storage
 
 if TYPE_CHECKING:
     import torch
@@ -86,20 +85,13 @@ class SearchContext:
             raise ValueError(f"report() needs every parameter; missing {missing[:3]}")
         storage = study_storage(self.study)
         study_id = storage.get_study_id_from_name(self.study.study_name)
-        template = FrozenTrial(
-            number=-1,
-            state=TrialState.RUNNING,
-            value=None,
-            datetime_start=dt.datetime.now(),
-            datetime_complete=None,
-            params={k: params[k] for k in dists},
-            distributions=dict(dists),
+        trial_id = create_running_trial(
+            storage,
+            study_id,
             user_attrs={"worker": worker_id()},
-            system_attrs={},
-            intermediate_values={},
-            trial_id=-1,
+            params={k: params[k] for k in dists},
+            distributions=dists,
         )
-        trial_id = storage.create_new_trial(study_id, template_trial=template)
         trial = self.campaign._run_one(self.study, trial_id, given=measured, user_attrs=user_attrs)
         if trial.state == TrialState.COMPLETE:
             self.ran += 1

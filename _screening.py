@@ -31,7 +31,6 @@ Screening proposes candidates uniformly at random from the joint space (each spa
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from optuna.trial import FrozenTrial, TrialState
 from cosearch._pareto import promotion_order
 from cosearch.errors import ConfigError, CosearchError
 from cosearch.evaluate import Evaluator, Measurement
-from cosearch.store._optuna_compat import study_storage
+from cosearch.store._optuna_compat import create_running_trial, study_storage
 from cosearch.store.batch import BatchWriter, evaluation_record
 from cosearch.store.queries import (
     constraint_values,
@@ -325,25 +324,19 @@ class Screener:
             picked, available = self.candidates(k)
             created = []
             for t in picked:
-                template = FrozenTrial(
-                    number=-1,
-                    state=TrialState.RUNNING,
-                    value=None,
-                    datetime_start=dt.datetime.now(),
-                    datetime_complete=None,
-                    params={},
-                    distributions={},
-                    user_attrs={
-                        "worker": me,
-                        SCREENED_FROM: t.number,
-                        "screen_values": dict(zip(self.metric_names, t.values)),
-                    },
-                    # Optuna's enqueue_trial mechanism: suggest_* return these values
-                    system_attrs={"fixed_params": dict(t.params)},
-                    intermediate_values={},
-                    trial_id=-1,
+                created.append(
+                    create_running_trial(
+                        storage,
+                        main_id,
+                        user_attrs={
+                            "worker": me,
+                            SCREENED_FROM: t.number,
+                            "screen_values": dict(zip(self.metric_names, t.values)),
+                        },
+                        # Optuna's enqueue_trial mechanism: suggest_* return these values
+                        system_attrs={"fixed_params": dict(t.params)},
+                    )
                 )
-                created.append(storage.create_new_trial(main_id, template_trial=template))
         heartbeat = Heartbeat(c.store, me, c.heartbeat_s)
         bar = _bar(len(created), c.name + " promote", "trial") if progress else None
         done = failed = 0

@@ -29,7 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from cosearch.store import Store, schema
 from cosearch.store._locks import store_lock
-from cosearch.store._optuna_compat import study_storage
+from cosearch.store._optuna_compat import create_running_trial, study_storage
 
 __all__ = ["Heartbeat", "Claim", "claim_trial", "recover_stale", "pid_alive"]
 
@@ -221,18 +221,5 @@ def claim_trial(
                 trial_id = tid
                 break
         if trial_id is None:
-            template = FrozenTrial(
-                number=-1,
-                state=TrialState.RUNNING,
-                value=None,
-                datetime_start=dt.datetime.now(),
-                datetime_complete=None,
-                params={},
-                distributions={},
-                user_attrs={"worker": worker},
-                system_attrs={},
-                intermediate_values={},
-                trial_id=-1,
-            )
-            trial_id = storage.create_new_trial(study_id, template_trial=template)
+            trial_id = create_running_trial(storage, study_id, user_attrs={"worker": worker})
         return Claim(trial_id, complete, running + 1, "run")

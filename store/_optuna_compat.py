@@ -9,8 +9,14 @@ Optuna offers no public accessor, so this reads the private attribute here and n
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
 
 
 def study_storage(study: optuna.Study) -> BaseStorage:
@@ -21,3 +27,30 @@ def study_storage(study: optuna.Study) -> BaseStorage:
             "a version that does (optuna>=4)"
         )
     return storage
+
+
+def create_running_trial(
+    storage: BaseStorage,
+    study_id: int,
+    *,
+    user_attrs: Mapping[str, Any],
+    system_attrs: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    distributions: Mapping[str, BaseDistribution] | None = None,
+) -> int:
+    """Create a RUNNING trial with its attributes (the worker, for one) in the same insert,
+    so no reader ever sees it without them; returns its trial id."""
+    template = FrozenTrial(
+        number=-1,
+        state=TrialState.RUNNING,
+        value=None,
+        datetime_start=dt.datetime.now(),
+        datetime_complete=None,
+        params=dict(params or {}),
+        distributions=dict(distributions or {}),
+        user_attrs=dict(user_attrs),
+        system_attrs=dict(system_attrs or {}),
+        intermediate_values={},
+        trial_id=-1,
+    )
+    return storage.create_new_trial(study_id, template_trial=template)
