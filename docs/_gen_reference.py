@@ -259,7 +259,7 @@ def _spaces_section() -> list[str]:
     from cosearch.spaces import get_space, list_spaces
 
     out = ["## Network spaces (`[space] network`, options in `[space.net]`)", ""]
-    for name in list_spaces():
+    for name in _public(list_spaces()):
         space = get_space(name)
         out += [f"### `{name}`", "", _first_paragraph(type(space)), ""]
         benchmarks = getattr(space, "benchmarks", ())
@@ -294,7 +294,7 @@ def _hardware_section() -> list[str]:
         "within the limits.",
         "",
     ]
-    for name in list_hardware_spaces():
+    for name in _public(list_hardware_spaces()):
         hw = get_hardware_space(name)
         out += [f"### `{name}`", "", _first_paragraph(type(hw)), ""]
         out += [f"Priced by default with the `{default_cost_model(name)}` cost model.", ""]
@@ -327,7 +327,7 @@ def _sources_section() -> list[str]:
         [[f"`{k}`", ", ".join(f"`{x}`" for x in v)] for k, v in kinds.items() if v],
     )
     rows = []
-    for name in list_cost_models():
+    for name in _public(list_cost_models()):
         m = get_cost_model(name)
         templates = ", ".join(f"`{t}`" for t in m.templates) or "any"
         rows.append([f"`{name}`", f"`{m.source}`", templates, _first_paragraph(type(m))])
@@ -357,6 +357,13 @@ def _metrics_section() -> list[str]:
     ]
 
 
+def _public(names: list[str]) -> list[str]:
+    """Registered names users can pick: a leading underscore marks a private registration
+    (the test suite registers ``_toy_supernet``, say), which the reference leaves out, so the
+    output does not depend on what else ran in the process."""
+    return [n for n in names if not n.startswith("_")]
+
+
 def _strategies_section() -> list[str]:
     from cosearch.search import WeightSharingStrategy, get_strategy, list_strategies
 
@@ -366,7 +373,7 @@ def _strategies_section() -> list[str]:
         "`name` picks the strategy; every other key of `[strategy]` is one of its options.",
         "",
     ]
-    for name in list_strategies():
+    for name in _public(list_strategies()):
         s = get_strategy(name)
         family = "weight sharing" if isinstance(s, WeightSharingStrategy) else "sampler"
         out += [f"### `{name}` ({family})", "", _first_paragraph(type(s)), ""]

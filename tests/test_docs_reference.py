@@ -60,6 +60,8 @@ def test_every_registered_name_and_strategy_option_is_documented(config_md: str)
     for name in cosearch.list_spaces() + cosearch.list_hardware_spaces():
         assert f"### `{name}`" in config_md, name
     for name in cosearch.list_strategies():
+        if name.startswith("_"):  # private registrations (tests' own) are left out
+            continue
         section = config_md.split(f"### `{name}` (", 1)[1].split("\n### ", 1)[0]
         for option in cosearch.get_strategy(name).options:
             assert f"| `{option}` |" in section, f"{name}.{option}"
