@@ -76,6 +76,10 @@ class JointSpace:
             else:
                 raise TypeError(f"unsupported distribution for {name}: {dist!r}")
         self.n_features = sum(c.n if c.kind == "cat" else 1 for c in self.columns)
+        self._cells = _nb201_cell_columns(self.columns)
+        self._cell_features: dict[tuple[int, ...], np.ndarray] = {}
+        if self._cells is not None:
+            self.n_features += len(_path_feature_names())
 
     def __len__(self) -> int:
         return len(self.columns)
@@ -193,12 +197,62 @@ class JointSpace:
             else:
                 out[:, f] = rows[:, j]
                 f += 1
+        if self._cells is not None:
+            out[:, f:] = self._nb201_features(rows)
         return out
+
+    def _nb201_features(self, rows: np.ndarray) -> np.ndarray:
+        """Path encoding of the rows' NB201 cells (memoized per cell: 15,625 at most)."""
+        from cosearch.predictors._encodings import nb201_path_features
+
+        assert self._cells is not None
+        idx, choices = self._cells
+        cells = [tuple(int(v) for v in r) for r in rows[:, idx]]
+        new = sorted({c for c in cells if c not in self._cell_features})
+        if new:
+            names = list(_NB201_EDGES)
+            feats = nb201_path_features(
+                [{n: choices[k][c[k]] for k, n in enumerate(names)} for c in new]
+            )
+            self._cell_features.update(zip(new, feats))
+        return np.array([self._cell_features[c] for c in cells])
 
     def keys(self, rows: np.ndarray) -> list[bytes]:
         """A hashable key per row (to drop duplicates of evaluated or pending candidates)."""
         r = np.ascontiguousarray(np.round(np.atleast_2d(rows), 9))
         return [r[i].tobytes() for i in range(len(r))]
+
+
+_NB201_EDGES = tuple(
+    f"net.edge_{a}_{b}" for a, b in ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+)
+
+
+def _nb201_cell_columns(columns: list[_Column]) -> tuple[list[int], list[tuple[Any, ...]]] | None:
+    """Where the six NB201 edge choices are among ``columns`` (and their choices), when the
+    space is an nb201 one. The surrogate then also sees the cell's path encoding (BANANAS'
+    idea, :func:`cosearch.predictors._encodings.nb201_path_features`): one-hot edge ops alone
+    cannot tell that a ``none`` on one edge cuts every path through it, and the accuracy model
+    learned from one-hot inputs ranked cells poorly early on (Spearman ~0.5 at 100 trials)."""
+    from cosearch.spaces.nb201 import OPS
+
+    by_name = {c.name: j for j, c in enumerate(columns)}
+    if not all(e in by_name for e in _NB201_EDGES):
+        return None
+    idx = [by_name[e] for e in _NB201_EDGES]
+    choices = []
+    for j in idx:
+        dist = columns[j].dist
+        if not isinstance(dist, CategoricalDistribution) or not set(dist.choices) <= set(OPS):
+            return None
+        choices.append(tuple(dist.choices))
+    return idx, choices
+
+
+def _path_feature_names() -> tuple[str, ...]:
+    from cosearch.predictors._encodings import NB201_PATH_FEATURE_NAMES
+
+    return NB201_PATH_FEATURE_NAMES
 
 
 def _positions(grid: np.ndarray, log: bool) -> np.ndarray:
