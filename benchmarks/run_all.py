@@ -55,8 +55,8 @@ BENCHES = [
     Bench("accuracy_hybrid", "benchmarks/predictors/accuracy_hybrid_bench.py"),
     Bench("store", "benchmarks/store/throughput.py"),
     Bench("screening", "benchmarks/store/screening.py"),
-    Bench("workers", "benchmarks/store/workers.py", quick=["--trials", "40"]),
-    Bench("queries_100k", "benchmarks/store/queries_100k.py", quick=["--trials", "20000"]),
+    Bench("workers", "benchmarks/store/workers.py"),
+    Bench("queries_100k", "benchmarks/store/queries_100k.py"),
 ]
 
 

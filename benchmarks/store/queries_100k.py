@@ -27,7 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=100_000)
     ap.add_argument("--pool", type=int, default=2000)
+    ap.add_argument("--quick", action="store_true", help="--trials 20000; *_quick report")
     args = ap.parse_args(argv)
+    suffix = "_quick" if args.quick else ""
+    if args.quick:
+        args.trials = 20000
     tp.quiet()
     folder = Path(tempfile.mkdtemp())
     t0 = time.perf_counter()
@@ -54,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         *[f"| {k} | {w:.3f} | {cpu:.3f} |" for k, (w, cpu) in res.items()],
         "",
     ]
-    out = ROOT / "benchmarks" / "results" / "store_queries_100k.md"
+    out = ROOT / "benchmarks" / "results" / f"store_queries_100k{suffix}.md"
     out.write_text("\n".join(lines))
     print(f"wrote {out}")
     return 0

@@ -29,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=120)
     ap.add_argument("--pg-url", help="a PostgreSQL server URL instead of starting one")
     ap.add_argument("--no-pg", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="--trials 40; *_quick report")
     args = ap.parse_args(argv)
+    suffix = "_quick" if args.quick else ""
+    if args.quick:
+        args.trials = 40
     tp.quiet()
     folder = Path(tempfile.mkdtemp())
     pg, started = args.pg_url, None
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": tp.versions(),
     }
     results = ROOT / "benchmarks" / "results"
-    (results / "store_workers.json").write_text(json.dumps(out, indent=1))
+    (results / f"store_workers{suffix}.json").write_text(json.dumps(out, indent=1))
     lines = [
         "# `cosearch worker` scale-out (1, 2, 4 processes on one campaign)",
         "",
@@ -89,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(
             f"| {backend} | {k} | {d['rate']:.2f} | {d['rate'] / base:.2f} | {d['steady']:.2f} |"
         )
-    (results / "store_workers.md").write_text("\n".join(lines) + "\n")
-    print("wrote benchmarks/results/store_workers.md")
+    (results / f"store_workers{suffix}.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote benchmarks/results/store_workers{suffix}.md")
     return 0
 
 
