@@ -28,16 +28,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from cosearch.spaces._nb201_onnx import (
-    _POOL_SIZE,
-    BN_EPS,
-    IR_VERSION,
-    OPSET,
-    _attributes,
-    _normal_pool,
-    _ones,
-    _zeros,
-)
+from cosearch.spaces._nb201_onnx import BN_EPS, IR_VERSION, OPSET, POOL_SEED, _ones, _zeros
+from cosearch.spaces._onnx_writer import OnnxWriter
 
 __all__ = [
     "BN_EPS",
@@ -126,71 +118,25 @@ def network_plan(
     return tuple(CellSpec(live=lv, **row) for lv, row in zip(live, rows))
 
 
-class _GraphBuilder:
+class _GraphBuilder(OnnxWriter):
     """Collects nodes and initializers; tensor names equal the names of the nodes making them."""
+
+    space = "darts"
+    pool_seed = POOL_SEED  # nb201's pool
 
     def __init__(
         self, rng: np.random.Generator | None, weights: Mapping[str, np.ndarray] | None
     ) -> None:
-        self.rng = rng
-        self.weights = weights
-        # Written in place: helper.make_graph / make_model copy every message (all weights).
-        self.model = onnx.ModelProto()
-        self.graph = self.model.graph
+        super().__init__(rng, weights)
         self.arrays: dict[str, np.ndarray] = {}
 
-    # -- initializers -------------------------------------------------------------------------
-    def _add(self, name: str, arr: np.ndarray, dtype: int = TensorProto.FLOAT) -> str:
+    def _keep(self, name: str, arr: np.ndarray) -> None:
         self.arrays[name] = arr
-        t = self.graph.initializer.add()
-        t.name = name
-        t.data_type = dtype
-        t.dims.extend(arr.shape)
-        t.raw_data = arr.tobytes()
-        return name
-
-    def _given(self, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
-        if self.weights is None:
-            return None
-        if name not in self.weights:
-            raise ValueError(f"weights for the darts graph lack {name!r}")
-        arr = np.asarray(self.weights[name], dtype=np.float32)
-        if arr.shape != shape:
-            raise ValueError(f"weight {name!r} has shape {arr.shape}; the graph needs {shape}")
-        return np.ascontiguousarray(arr)
-
-    def he_normal(self, name: str, shape: tuple[int, ...], fan_in: int) -> str:
-        arr = self._given(name, shape)
-        if arr is None:
-            assert self.rng is not None
-            n = int(np.prod(shape))
-            std = np.float32(np.sqrt(2.0 / fan_in))
-            if n <= _POOL_SIZE:  # a slice of nb201's shared normal pool (see _nb201_onnx)
-                off = int(self.rng.integers(0, _POOL_SIZE - n + 1))
-                arr = (_normal_pool()[off : off + n] * std).reshape(shape)
-            else:
-                arr = (self.rng.standard_normal(n, dtype=np.float32) * std).reshape(shape)
-        return self._add(name, arr)
-
-    def const(self, name: str, value: np.ndarray) -> str:
-        arr = self._given(name, value.shape)
-        return self._add(name, value if arr is None else arr)
 
     def graph_const(self, name: str, values: Sequence[int]) -> str:
         # Structural int64 constants: added once, never read from ``weights``.
         if name not in self.arrays:
             self._add(name, np.asarray(values, np.int64), TensorProto.INT64)
-        return name
-
-    # -- nodes ----------------------------------------------------------------------------------
-    def node(self, op: str, inputs: list[str], name: str, **attrs: Any) -> str:
-        n = self.graph.node.add()
-        n.op_type = op
-        n.name = name
-        n.input.extend(inputs)
-        n.output.append(name)
-        if attrs:
-            n.attribute.extend(_attributes(tuple(sorted(attrs.items()))))
         return name
 
     def conv(

@@ -36,7 +36,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from cosearch.spaces._nb201_onnx import _POOL_SIZE, IR_VERSION, OPSET, _normal_pool
+from cosearch.spaces._nb201_onnx import IR_VERSION, OPSET, POOL_SEED
+from cosearch.spaces._onnx_writer import POOL_SIZE as _POOL_SIZE
+from cosearch.spaces._onnx_writer import attributes as _attributes
+from cosearch.spaces._onnx_writer import normal_pool
 
 __all__ = ["OPS", "LN_EPS", "POSITION_STD", "LayerSpec", "build_flexibert_onnx"]
 
@@ -104,7 +107,7 @@ class _GraphBuilder:
                 # A slice of a shared pool of normals: drawing millions of fresh normals per
                 # candidate would dominate the build time (see _nb201_onnx).
                 off = int(self.rng.integers(0, _POOL_SIZE - n + 1))
-                arr = (_normal_pool()[off : off + n] * scale).reshape(shape)
+                arr = (normal_pool(POOL_SEED)[off : off + n] * scale).reshape(shape)
             else:
                 arr = (self.rng.standard_normal(n, dtype=np.float32) * scale).reshape(shape)
         self.arrays[name] = arr
@@ -202,12 +205,6 @@ class _GraphBuilder:
         y = self.node("Reshape", [x, self.shape((b, s, h))], f"{p}.unflatten")
         y = self.node("MatMul", [m, y], p)  # [s, s] @ [b, s, h]: mixes tokens per channel
         return self.node("Reshape", [y, self.shape((b * s, h))], f"{p}.flatten")
-
-
-@cache
-def _attributes(items: tuple[tuple[str, Any], ...]) -> tuple[onnx.AttributeProto, ...]:
-    # Callers pass tuples (hashable) for list-valued attributes.
-    return tuple(helper.make_attribute(k, list(v) if isinstance(v, tuple) else v) for k, v in items)
 
 
 @cache

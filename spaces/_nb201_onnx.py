@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
+
+from cosearch.spaces._onnx_writer import OnnxWriter
 
 __all__ = ["OPSET", "build_nb201_onnx", "live_edges"]
 
@@ -29,18 +30,8 @@ BN_EPS = 1e-5  # torch.nn.BatchNorm2d's default, so the torch module and the gra
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 _CONV_KERNEL = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
 
-# A fixed pool of standard normals, drawn once: generating ~1.5M fresh normals per candidate
-# costs ~20 ms, far more than the whole rest of the build. Each tensor takes a slice at an
-# offset drawn from the candidate's own Generator, scaled to its He-normal std. Values of
-# different tensors may overlap; these are placeholder weights for structure and latency work.
-_POOL_SIZE = 1 << 22
-
-
-@cache
-def _normal_pool() -> np.ndarray:
-    pool = np.random.default_rng(0x20B201).standard_normal(_POOL_SIZE, dtype=np.float32)
-    pool.flags.writeable = False
-    return pool
+#: the seed of nb201's pool of placeholder normals (the darts space shares it)
+POOL_SEED = 0x20B201
 
 
 def live_edges(canon_ops: Sequence[str]) -> tuple[tuple[int, int, str], ...]:
@@ -48,67 +39,20 @@ def live_edges(canon_ops: Sequence[str]) -> tuple[tuple[int, int, str], ...]:
     return tuple((i, j, op) for (i, j), op in zip(EDGES, canon_ops) if op != "none")
 
 
-class _GraphBuilder:
+class _GraphBuilder(OnnxWriter):
     """Collects nodes and initializers; tensor names equal the names of the nodes making them."""
+
+    space = "nb201"
+    pool_seed = POOL_SEED
 
     def __init__(
         self, rng: np.random.Generator | None, weights: Mapping[str, np.ndarray] | None
     ) -> None:
-        self.rng = rng
-        self.weights = weights
-        # Nodes and tensors are written in place into the model: helper.make_graph and
-        # make_model copy every message (megabytes of weights), which tripled the build time.
-        self.model = onnx.ModelProto()
-        self.graph = self.model.graph
+        super().__init__(rng, weights)
         self.arrays: dict[str, np.ndarray] = {}
 
-    # -- initializers -------------------------------------------------------------------------
-    def _add(self, name: str, arr: np.ndarray) -> str:
+    def _keep(self, name: str, arr: np.ndarray) -> None:
         self.arrays[name] = arr
-        t = self.graph.initializer.add()
-        t.name = name
-        t.data_type = TensorProto.FLOAT
-        t.dims.extend(arr.shape)
-        t.raw_data = arr.tobytes()
-        return name
-
-    def _given(self, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
-        if self.weights is None:
-            return None
-        if name not in self.weights:
-            raise ValueError(f"weights for the nb201 graph lack {name!r}")
-        arr = np.asarray(self.weights[name], dtype=np.float32)
-        if arr.shape != shape:
-            raise ValueError(f"weight {name!r} has shape {arr.shape}; the graph needs {shape}")
-        return np.ascontiguousarray(arr)
-
-    def he_normal(self, name: str, shape: tuple[int, ...], fan_in: int) -> str:
-        arr = self._given(name, shape)
-        if arr is None:
-            assert self.rng is not None
-            n = int(np.prod(shape))
-            std = np.float32(np.sqrt(2.0 / fan_in))
-            if n <= _POOL_SIZE:
-                off = int(self.rng.integers(0, _POOL_SIZE - n + 1))
-                arr = (_normal_pool()[off : off + n] * std).reshape(shape)
-            else:  # a huge layer (wide options): draw it directly
-                arr = (self.rng.standard_normal(n, dtype=np.float32) * std).reshape(shape)
-        return self._add(name, arr)
-
-    def const(self, name: str, value: np.ndarray) -> str:
-        arr = self._given(name, value.shape)
-        return self._add(name, value if arr is None else arr)
-
-    # -- nodes ----------------------------------------------------------------------------------
-    def node(self, op: str, inputs: list[str], name: str, **attrs: Any) -> str:
-        n = self.graph.node.add()
-        n.op_type = op
-        n.name = name
-        n.input.extend(inputs)
-        n.output.append(name)
-        if attrs:
-            n.attribute.extend(_attributes(tuple(sorted(attrs.items()))))
-        return name
 
     def conv(self, p: str, x: str, cin: int, cout: int, k: int, stride: int) -> str:
         w = self.he_normal(f"{p}.weight", (cout, cin, k, k), cin * k * k)
@@ -186,12 +130,6 @@ class _GraphBuilder:
         s = self.node("AveragePool", [x], f"{p}.shortcut.pool", kernel_shape=(2, 2), strides=(2, 2))
         s = self.conv(f"{p}.shortcut.conv", s, cin, cout, 1, 1)
         return self.node("Add", [s, y], f"{p}.add")
-
-
-@cache
-def _attributes(items: tuple[tuple[str, Any], ...]) -> tuple[onnx.AttributeProto, ...]:
-    # Callers pass tuples (hashable) for list-valued attributes.
-    return tuple(helper.make_attribute(k, list(v) if isinstance(v, tuple) else v) for k, v in items)
 
 
 @cache

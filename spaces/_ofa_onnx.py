@@ -23,6 +23,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from cosearch.spaces._ofa_plan import BlockPlan, NetPlan
+from cosearch.spaces._onnx_writer import OnnxWriter, normal_pool
 
 __all__ = ["OPSET", "IR_VERSION", "BN_EPS", "build_ofa_onnx", "initializer_arrays"]
 
@@ -32,23 +33,14 @@ IR_VERSION = 8
 BN_EPS = 1e-5  # torch.nn.BatchNorm2d's default (and OFA's), so module and graph agree
 
 # Fresh normals for the largest subnet (~7.7M weights) cost ~60 ms per candidate, more than
-# the bar for a whole build; each tensor instead takes a slice of one fixed pool at an offset
-# drawn from the candidate's own Generator, scaled to its He-normal std. Slices of different
-# tensors may overlap: these are placeholder weights for structure and latency work.
-_POOL_SIZE = 1 << 22
+# the bar for a whole build: tensors are slices of a fixed pool (see _onnx_writer).
+POOL_SEED = 0x0FA3B3
 # The scaled slice is written into a reused per-thread buffer and only its bytes are kept:
 # allocating (and keeping) a fresh array per tensor made builds ~20% slower, most of it page
 # faults and cache misses on the ~20 MB of weights of a typical subnet.
 _scratch = threading.local()
 
 _ACT_OPS = {"relu": "Relu", "hswish": "HardSwish"}
-
-
-@cache
-def _normal_pool() -> np.ndarray:
-    pool = np.random.default_rng(0x0FA3B3).standard_normal(_POOL_SIZE, dtype=np.float32)
-    pool.flags.writeable = False
-    return pool
 
 
 def _scratch_buffer(n: int) -> np.ndarray:
@@ -66,73 +58,16 @@ def _filled(c: int, value: float) -> np.ndarray:
     return a
 
 
-@cache
-def _attributes(items: tuple[tuple[str, Any], ...]) -> tuple[onnx.AttributeProto, ...]:
-    # Callers pass tuples (hashable) for list-valued attributes.
-    return tuple(helper.make_attribute(k, list(v) if isinstance(v, tuple) else v) for k, v in items)
-
-
-class _Graph:
+class _Graph(OnnxWriter):
     """Collects nodes and initializers in place (helper.make_graph would copy every weight)."""
 
-    def __init__(
-        self, rng: np.random.Generator | None, weights: Mapping[str, np.ndarray] | None
-    ) -> None:
-        self.rng = rng
-        self.weights = weights
-        self.model = onnx.ModelProto()
-        self.graph = self.model.graph
-        self.names: set[str] = set()
+    space = "ofa_mbv3"
+    pool_seed = POOL_SEED
 
-    # -- initializers -------------------------------------------------------------------------
-    def _add(self, name: str, arr: np.ndarray) -> str:
-        self.names.add(name)
-        t = self.graph.initializer.add()
-        t.name = name
-        t.data_type = TensorProto.FLOAT
-        t.dims.extend(arr.shape)
-        t.raw_data = arr.tobytes()
-        return name
-
-    def _given(self, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
-        if self.weights is None:
-            return None
-        if name not in self.weights:
-            raise ValueError(f"weights for the ofa_mbv3 graph lack {name!r}")
-        arr = np.asarray(self.weights[name], dtype=np.float32)
-        if arr.shape != shape:
-            raise ValueError(f"weight {name!r} has shape {arr.shape}; the graph needs {shape}")
-        return np.ascontiguousarray(arr)
-
-    def he_normal(self, name: str, shape: tuple[int, ...], fan_in: int) -> str:
-        arr = self._given(name, shape)
-        if arr is None:
-            assert self.rng is not None
-            n = int(np.prod(shape))
-            std = np.float32(np.sqrt(2.0 / fan_in))
-            if n <= _POOL_SIZE:
-                off = int(self.rng.integers(0, _POOL_SIZE - n + 1))
-                buf = _scratch_buffer(n)
-                np.multiply(_normal_pool()[off : off + n], std, out=buf)
-                arr = buf.reshape(shape)
-            else:  # a huge layer (wide options): draw it directly
-                arr = (self.rng.standard_normal(n, dtype=np.float32) * std).reshape(shape)
-        return self._add(name, arr)
-
-    def const(self, name: str, value: np.ndarray) -> str:
-        arr = self._given(name, value.shape)
-        return self._add(name, value if arr is None else arr)
-
-    # -- nodes ----------------------------------------------------------------------------------
-    def node(self, op: str, inputs: list[str], name: str, **attrs: Any) -> str:
-        n = self.graph.node.add()
-        n.op_type = op
-        n.name = name
-        n.input.extend(inputs)
-        n.output.append(name)
-        if attrs:
-            n.attribute.extend(_attributes(tuple(sorted(attrs.items()))))
-        return name
+    def _scaled(self, off: int, n: int, std: np.float32) -> np.ndarray:
+        buf = _scratch_buffer(n)  # only the bytes are kept (_add), so the buffer is reused
+        np.multiply(normal_pool(POOL_SEED)[off : off + n], std, out=buf)
+        return buf
 
     def conv(
         self,
