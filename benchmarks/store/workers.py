@@ -38,13 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp())
     pg, started = args.pg_url, None
     if not pg and not args.no_pg:
-        started = folder / "pg"
+        # its own top-level folder: the server runs as the postgres user, which cannot enter
+        # the private folder holding the SQLite files
+        started = Path(tempfile.mkdtemp(prefix="cosearch-pg-"))
         r = subprocess.run(
             ["bash", str(ROOT / ".ci" / "pg.sh"), "start", str(started), "55441"],
             capture_output=True,
             text=True,
         )
         pg = r.stdout.strip().splitlines()[-1] if r.returncode == 0 else None
+        if pg is None:
+            print(f"no PostgreSQL (.ci/pg.sh failed): {r.stderr.strip()[-300:]}", file=sys.stderr)
     res: dict[str, dict[str, float]] = {}
     load_before = os.getloadavg()
     t0 = time.perf_counter()
