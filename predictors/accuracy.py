@@ -25,6 +25,7 @@ Predictions are mapped back: ``predict`` returns the predictive *median* in accu
 from __future__ import annotations
 
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -40,7 +41,7 @@ __all__ = ["EnsembleAccuracyPredictor", "GPAccuracyPredictor"]
 _TRANSFORMS = ("log_error", "none")
 
 
-class _UncertainAccuracyPredictor(PredictorBase):
+class _UncertainAccuracyPredictor(PredictorBase, ABC):
     """Shared by the accuracy predictors: input standardization, the target transform, and
     the mapping of a Gaussian predictive distribution of the transformed target back to
     accuracy units. Subclasses implement ``_fit_z(Xs, z)`` and ``_predict_z(Xs) -> (mean,
@@ -135,11 +136,13 @@ class _UncertainAccuracyPredictor(PredictorBase):
         b = self._backward(t_mean + half)
         return np.minimum(a, b), np.maximum(a, b)
 
-    def _fit_z(self, xs: np.ndarray, z: np.ndarray) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _fit_z(self, xs: np.ndarray, z: np.ndarray) -> None:
+        """Fit the model to targets ``z`` (the transformed accuracies)."""
 
-    def _predict_z(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _predict_z(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation of ``z`` at ``xs``."""
 
 
 class EnsembleAccuracyPredictor(_UncertainAccuracyPredictor):

@@ -38,8 +38,7 @@ from onnx import TensorProto, helper
 
 from cosearch.spaces._nb201_onnx import IR_VERSION, OPSET, POOL_SEED
 from cosearch.spaces._onnx_writer import POOL_SIZE as _POOL_SIZE
-from cosearch.spaces._onnx_writer import attributes as _attributes
-from cosearch.spaces._onnx_writer import normal_pool
+from cosearch.spaces._onnx_writer import OnnxWriter, normal_pool
 
 __all__ = ["OPS", "LN_EPS", "POSITION_STD", "LayerSpec", "build_flexibert_onnx"]
 
@@ -63,28 +62,18 @@ class LayerSpec:
     kernel: int
 
 
-class _GraphBuilder:
+class _GraphBuilder(OnnxWriter):
     """Collects nodes and initializers; tensor names equal the names of the nodes making them."""
+
+    space = "flexibert"
+    pool_seed = POOL_SEED  # nb201's pool
 
     def __init__(
         self, rng: np.random.Generator | None, weights: Mapping[str, np.ndarray] | None
     ) -> None:
-        self.rng = rng
-        self.weights = weights
-        # Written in place into the model: helper.make_graph / make_model copy every message.
-        self.model = onnx.ModelProto()
-        self.graph = self.model.graph
+        super().__init__(rng, weights)
         self.arrays: dict[str, np.ndarray] = {}
         self.consts: set[str] = set()
-
-    # -- initializers -------------------------------------------------------------------------
-    def _add(self, name: str, arr: np.ndarray, dtype: int = TensorProto.FLOAT) -> str:
-        t = self.graph.initializer.add()
-        t.name = name
-        t.data_type = dtype
-        t.dims.extend(arr.shape)
-        t.raw_data = arr.tobytes()
-        return name
 
     def weight(self, name: str, shape: tuple[int, ...], init: float | str) -> str:
         """A trainable tensor: from ``weights`` when given, else ``init``: ``"zeros"``,
@@ -131,17 +120,6 @@ class _GraphBuilder:
         if name not in self.consts:
             self.consts.add(name)
             self._add(name, np.array(value, np.float32))
-        return name
-
-    # -- nodes ----------------------------------------------------------------------------------
-    def node(self, op: str, inputs: list[str], name: str, **attrs: Any) -> str:
-        n = self.graph.node.add()
-        n.op_type = op
-        n.name = name
-        n.input.extend(inputs)
-        n.output.append(name)
-        if attrs:
-            n.attribute.extend(_attributes(tuple(sorted(attrs.items()))))
         return name
 
     def linear(self, p: str, x: str, cin: int, cout: int) -> str:
