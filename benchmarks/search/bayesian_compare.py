@@ -3,6 +3,7 @@ and random search; sampler overhead per proposal at 1,000 trials.
 
     nice -n 10 .venv/bin/python benchmarks/search/bayesian_compare.py          # full
     nice -n 10 .venv/bin/python benchmarks/search/bayesian_compare.py --quick  # minutes
+    ... --jobs 2   # runs side by side in 2 processes (each run stays single-threaded)
 
 Problems:
 
@@ -19,7 +20,7 @@ Problems:
     ``marl_compare.py``).
 
 For speed every run is an in-memory Optuna study and the objective calls cosearch's table
-lookups (a) or ``Evaluator`` (b, memoized per architecture x accelerator; the objective of
+lookups (a) or ``Evaluator`` (b, memoized per parameter set; the objective of
 ``marl_compare.py``) directly. One real ``cosearch.Campaign`` on SQLite (problem (b), 30
 trials) is replayed in memory with the seed the campaign gave its sampler, to show the
 strategy proposes the same trials there. Sampler overhead: wall time per trial minus the
@@ -159,6 +160,27 @@ def reach(c: list[float], target: float) -> int | None:
     return None
 
 
+_OBJECTIVES: dict[str, Any] = {}
+
+
+def task(spec: tuple[str, str, int, int]) -> dict[str, Any]:
+    """One run of ``label`` with ``seed`` for ``n`` trials on problem ``"a"`` or ``"b"``: its
+    hypervolume curve (absolute), per-trial overhead, wall time and feasible values."""
+    problem, label, seed, n = spec
+    if problem not in _OBJECTIVES:  # one objective (and its memo) per process and problem
+        _OBJECTIVES[problem] = (
+            TableObjective() if problem == "a" else Objective(SETUPS["nb201:systolic"])
+        )
+    obj = _OBJECTIVES[problem]
+    hv = HV_A if problem == "a" else SETUPS["nb201:systolic"]["hv"]
+    r = run(label, seed, n, obj)
+    study = r.pop("study")
+    r["curve"] = curve(study, hv, n)
+    r["feasible"] = _feasible_values(study, n)
+    print(f"({problem}) {label} seed {seed}: {r['wall_s']:.0f}s", flush=True)
+    return r
+
+
 # -- the real campaign ------------------------------------------------------------------------
 def campaign_replay(trials: int) -> dict[str, Any]:
     """Run a Campaign (problem (b), predictor sampler) on SQLite and the same strategy in
@@ -198,6 +220,7 @@ def main() -> int:
         default=None,
         help="trials the baselines run on (a) to find when they reach 99%% (default 3000)",
     )
+    ap.add_argument("--jobs", type=int, default=1, help="runs side by side (processes)")
     args = ap.parse_args()
     if not SHARED.exists():
         print(f"needs {SHARED}", file=sys.stderr)
@@ -211,37 +234,34 @@ def main() -> int:
     ext = args.extend or (400 if args.quick else 3000)
     labels = list(SAMPLERS)
 
-    # (a)
+    # every (problem, sampler, seed) run is independent: --jobs processes run them side by side
     obj_a = TableObjective()
     true_hv = obj_a.true_hv()
+    tasks = [
+        ("a", label, seed, ta if label == "predictor" else max(ta, ext))
+        for seed in range(sa)
+        for label in labels
+    ]
+    tasks += [("b", label, seed, tb) for seed in range(sb) for label in labels]
     res_a: dict[str, list[dict[str, Any]]] = {k: [] for k in labels}
-    for seed in range(sa):
-        for label in labels:
-            n = ta if label == "predictor" else max(ta, ext)
-            r = run(label, seed, n, obj_a)
-            r["curve"] = curve(r.pop("study"), HV_A, n)
-            r["overhead"] = r["overhead"][:ta]
-            res_a[label].append(r)
-            print(
-                f"(a) {label} seed {seed}: hv {r['curve'][-1] / true_hv:.4f} {r['wall_s']:.0f}s",
-                flush=True,
-            )
-    # (b)
-    setup_b = SETUPS["nb201:systolic"]
-    obj_b = Objective(setup_b)
     res_b: dict[str, list[dict[str, Any]]] = {k: [] for k in labels}
-    studies_b = []
-    for seed in range(sb):
-        for label in labels:
-            r = run(label, seed, tb, obj_b)
-            studies_b.append((label, r["study"]))
-            res_b[label].append(r)
-            print(f"(b) {label} seed {seed}: {r['wall_s']:.0f}s", flush=True)
-    union = np.vstack([_feasible_values(s, tb) for _, s in studies_b])
-    best_hv_b = _hv(union, setup_b["hv"])
+    if args.jobs > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+            done = pool.map(task, tasks, chunksize=1)
+    else:
+        done = [task(t) for t in tasks]
+    for (problem, label, seed, _), r in zip(tasks, done):
+        (res_a if problem == "a" else res_b)[label].append(r)
+    union = np.vstack([r.pop("feasible") for rs in res_b.values() for r in rs])
+    best_hv_b = _hv(union, SETUPS["nb201:systolic"]["hv"])
     for label in labels:
         for r in res_b[label]:
-            r["curve"] = [v / best_hv_b for v in curve(r.pop("study"), setup_b["hv"], tb)]
+            r["curve"] = [v / best_hv_b for v in r["curve"]]
+        for r in res_a[label]:
+            r.pop("feasible")
+            r["overhead"] = r["overhead"][:ta]  # trials 901-1000 are the overhead's tail
     replay = campaign_replay(12 if args.quick else 30)
     wall = time.perf_counter() - t_all
     write(args, labels, res_a, res_b, true_hv, replay, wall, (ta, sa, tb, sb, ext))
@@ -261,6 +281,8 @@ def write(args, labels, res_a, res_b, true_hv, replay, wall, sizes) -> None:  # 
     cmd = "nice -n 10 .venv/bin/python benchmarks/search/bayesian_compare.py" + (
         " --quick" if args.quick else ""
     )
+    if args.jobs > 1:
+        cmd += f" --jobs {args.jobs}"
     checkpoints = [n for n in (50, 100, 200, 300, 500, 1000) if n <= ta]
     lines = [
         "# bayesian (predictor-guided) vs Optuna TPE, NSGA-II and random",
