@@ -153,6 +153,14 @@ def search_section(s: Section) -> list[str]:
     lines += ["", "Trials each strategy (row) needs to reach another's final mean hypervolume:", ""]
     lines += _md_table(reach)
     notes.append(f"marl: {machine_line(marl)[:120]}")
+    sweep = RESULTS / f"search_marl_sweep{s.suffix}.md"
+    if sweep.exists():
+        lines += [
+            "",
+            f"Learner settings on the tuning seeds ([{sweep.name}]({sweep.name})):",
+            "",
+            *_md_table(table_under(sweep, "`marl` vs `rl`")),
+        ]
     try:
         bayes = s.src("search_bayesian")
         lines += ["", *_bayesian_lines(bayes, axes[1])]

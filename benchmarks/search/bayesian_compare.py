@@ -394,6 +394,8 @@ def write(args, labels, res_a, res_b, true_hv, replay, wall, sizes) -> None:  # 
         f"{replay['identical']} of {replay['trials']} trials have identical parameters.",
         "",
     ]
+    if not args.quick:  # exploration runs of earlier sessions, kept next to this script
+        lines += [(Path(__file__).with_name("bayesian_variants.md")).read_text().rstrip(), ""]
     md_path.write_text("\n".join(lines))
     json_path.write_text(
         json.dumps(
