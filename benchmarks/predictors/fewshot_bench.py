@@ -364,20 +364,21 @@ def _designed_shots(meta: Any, features: np.ndarray, k: int, seed: int) -> np.nd
 
 
 def _designed_scores(meta: Any, table: Any, target: str) -> tuple[float, float]:
-    """Mean Spearman over seeds with random shots and with designed shots."""
+    """Mean Spearman over seeds with random shots (the protocol's draws) and with designed
+    shots."""
     from cosearch.predictors import spearman
+    from cosearch.predictors.evaluation import adaptation_scores
 
     y = table.column(target)
     rows = np.flatnonzero(np.isfinite(y))
-    out: dict[str, list[float]] = {"random": [], "designed": []}
+    designed = []
     for seed in range(SEEDS):
-        drawn = np.sort(np.random.default_rng(seed).choice(rows, SHOTS, replace=False))
-        picked = rows[_designed_shots(meta, table.features[rows], SHOTS, seed)]
-        for name, shots in (("random", drawn), ("designed", picked)):
-            rest = np.setdiff1d(rows, shots)
-            pred = meta.adapt(table.features[shots], y[shots]).predict(table.features[rest])
-            out[name].append(spearman(y[rest], pred))
-    return float(np.mean(out["random"])), float(np.mean(out["designed"]))
+        shots = rows[_designed_shots(meta, table.features[rows], SHOTS, seed)]
+        rest = np.setdiff1d(rows, shots)
+        pred = meta.adapt(table.features[shots], y[shots]).predict(table.features[rest])
+        designed.append(spearman(y[rest], pred))
+    drawn = adaptation_scores(meta, table, target, SHOTS, range(SEEDS))[0]
+    return float(np.mean(drawn)), float(np.mean(designed))
 
 
 def _designed_variant(

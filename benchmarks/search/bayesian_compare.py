@@ -235,7 +235,7 @@ def main() -> int:
     labels = list(SAMPLERS)
 
     # every (problem, sampler, seed) run is independent: --jobs processes run them side by side
-    obj_a = TableObjective()
+    obj_a = _OBJECTIVES["a"] = TableObjective()  # forked workers inherit it
     true_hv = obj_a.true_hv()
     tasks = [
         ("a", label, seed, ta if label == "predictor" else max(ta, ext))

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks" / "search"))
 import marl_compare as mc  # noqa: E402
 
+import cosearch  # noqa: E402
 from cosearch.search import get_strategy  # noqa: E402
 
 SETUP = "nb201:systolic"
@@ -36,20 +37,12 @@ SEEDS = (100, 101, 102, 103, 104)
 TRIALS = 500
 EVERY = 10
 _PER_PARAMETER = [
-    [f"net.edge_{a}_{b}"] for a, b in ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
-] + [
-    [f"hw.{n}"]
-    for n in (
-        "pe_rows",
-        "pe_cols",
-        "precision_bits",
-        "dataflow",
-        "ifmap_sram_kib",
-        "filter_sram_kib",
-        "ofmap_sram_kib",
-        "dram_gbps",
-        "clock_mhz",
+    [name]
+    for space in (
+        cosearch.get_space(mc.SETUPS[SETUP]["network"]),
+        cosearch.get_hardware_space(mc.SETUPS[SETUP]["hardware"]),
     )
+    for name in space.distributions()
 ]
 #: label -> options given to both strategies (``groups`` to marl only)
 SETTINGS: dict[str, dict[str, Any]] = {
