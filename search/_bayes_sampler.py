@@ -30,8 +30,6 @@ __all__ = ["PredictorSampler"]
 
 #: share of the candidate pool made by mutating front members (the rest: uniform samples)
 _MUTATION_SHARE = 0.5
-#: how far beyond the observed best (in normalized units) the improvement box reaches
-_BEYOND_BEST = 0.2
 #: the reference point, in normalized units (observed worst = 1)
 _REF = 1.1
 
@@ -40,7 +38,8 @@ class PredictorSampler(BaseSampler):
     """Surrogate-guided multi-objective sampler (build it through ``bayesian``).
 
     ``options`` holds ``n_startup``, ``acquisition`` ("ehvi" | "parego"), ``pool_size``,
-    ``n_trees``, ``mc_points``, ``beta`` and ``transform``; see the strategy's docstring.
+    ``n_trees``, ``mc_points``, ``beta``, ``transform`` and ``beyond``; see the strategy's
+    docstring.
     Every draw of a trial derives from ``(seed, trial.number)``.
     """
 
@@ -171,7 +170,7 @@ class PredictorSampler(BaseSampler):
                 ok = prob_feasible(pm[:, n_obj:], ps[:, n_obj:]) >= 0.5
                 front = np.vstack([front, pm[ok, :n_obj]])
                 front = front[nondominated(front)]
-            lower = np.minimum(front.min(axis=0), 0.0) - _BEYOND_BEST
+            lower = np.minimum(front.min(axis=0), 0.0) - self._opts["beyond"]
             ref = np.full(n_obj, _REF)
             points, cell = improvement_points(front, lower, ref, self._opts["mc_points"], rng)
             score = expected_hvi(m, s, points, cell)

@@ -30,7 +30,10 @@ Option ``sampler`` picks the engine:
      constraint models: ``"ehvi"`` (default) is the expected hypervolume improvement over the
      feasible front, reference point 1.1 x the worst value seen, estimated by Monte Carlo with
      ``mc_points`` points over the non-dominated region of the box (exact over the Gaussian
-     predictive distribution); ``"parego"`` is a random augmented-Chebyshev scalarization of
+     predictive distribution); the box reaches ``beyond`` (normalized units) past the best
+     value seen in each objective, so a candidate that may become the new best of one
+     objective earns credit for that whole strip: the larger ``beyond``, the more the search
+     explores the front's extremes; ``"parego"`` is a random augmented-Chebyshev scalarization of
      the lower confidence bound ``mu - beta * sd`` (Paria et al., UAI 2019). Before any
      feasible trial exists, the candidate most likely to be feasible is proposed.
   5. *Parallel workers*: trials RUNNING elsewhere count as observed at their predicted mean
@@ -86,6 +89,7 @@ _APPLIES: dict[str, tuple[str, ...]] = {
     "mc_points": ("predictor",),
     "beta": ("predictor",),
     "transform": ("predictor",),
+    "beyond": ("predictor",),
     "population_size": ("nsga2", "nsga3"),
 }
 
@@ -105,6 +109,9 @@ class BayesianStrategy(SamplerStrategy):
         "mc_points": Option(int, 2048, 64, 1_000_000, "Monte-Carlo points of the EHVI"),
         "beta": Option(float, 1.0, 0.0, 100.0, "LCB width of the parego acquisition"),
         "transform": Option(str, "rank", help=" | ".join(TRANSFORMS)),
+        "beyond": Option(
+            float, 0.2, 0.0, 10.0, "how far the EHVI box reaches past the best values seen"
+        ),
         "population_size": Option(int, 20, 2, 100_000, "NSGA-II/III individuals per generation"),
     }
 

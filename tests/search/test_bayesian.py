@@ -62,6 +62,8 @@ def test_registered_with_every_engine():
         ({"pool_size": 2}, "pool_size"),
         ({"n_trees": 1}, "n_trees"),
         ({"beta": -1.0}, "beta"),
+        ({"beyond": -0.1}, "beyond"),
+        ({"sampler": "tpe", "beyond": 0.4}, "beyond"),  # only the predictor sampler's box
         ({"n_startup": "5"}, "n_startup"),
         ({"sampler": "tpe", "pool_size": 100}, "pool_size"),  # not read by TPE
         ({"population_size": 10}, "population_size"),  # not read by the predictor sampler
@@ -133,6 +135,14 @@ def test_predictor_is_deterministic_per_seed_and_differs_across_seeds():
     c = _run(_study(seed=4, n_startup=5, pool_size=64), 12)
     assert a == b
     assert a != c
+
+
+def test_beyond_reaches_the_acquisition():
+    """``beyond`` sizes the EHVI box: same seed, same random start, other proposals after."""
+    near = _run(_study(seed=3, n_startup=5, pool_size=64, beyond=0.0), 12)
+    far = _run(_study(seed=3, n_startup=5, pool_size=64, beyond=2.0), 12)
+    assert near[:5] == far[:5]
+    assert near[5:] != far[5:]
 
 
 def test_pending_trials_get_distinct_candidates():
