@@ -351,6 +351,23 @@ def predictors_section(s: Section) -> list[str]:
     png = _save(fig, f"report_predictors{s.suffix}.png", machine_line(md)[:200])
     lines += ["", f"![few-shot Spearman per device]({png})", ""]
     try:
+        ceil = s.src("predictors_fewshot_ceiling")
+        means = re.findall(r"^## (\w+):|rows: \*\*([0-9.]+)\*\*", ceil.read_text(), re.M)
+        pairs, table_name = [], ""
+        for name, value in means:
+            table_name = name or table_name
+            if value:
+                pairs.append(f"{table_name} {value}")
+        lines += [
+            f"What the unseen devices' own measurements allow "
+            f"(`benchmarks/predictors/fewshot_ceiling.py`, [report]({ceil.name})): models fitted "
+            f"on 80 % of each device's own rows average {', '.join(pairs)} (best of three "
+            "models per device).",
+            "",
+        ]
+    except FileNotFoundError as e:
+        lines += [f"Few-shot ceiling not available ({e}).", ""]
+    try:
         acc = s.src("predictors_accuracy_hybrid")
         lines += [
             f"`benchmarks/predictors/accuracy_hybrid_bench.py` ([report]({acc.name})), "

@@ -53,6 +53,7 @@ BENCHES = [
     Bench("darts", "benchmarks/darts/darts_bench.py"),
     Bench("ofa", "benchmarks/ofa/ofa_bench.py"),
     Bench("fewshot", "benchmarks/predictors/fewshot_bench.py"),
+    Bench("fewshot_ceiling", "benchmarks/predictors/fewshot_ceiling.py"),
     Bench("accuracy_hybrid", "benchmarks/predictors/accuracy_hybrid_bench.py"),
     Bench("store", "benchmarks/store/throughput.py"),
     Bench("screening", "benchmarks/store/screening.py"),

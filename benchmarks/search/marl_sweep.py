@@ -56,6 +56,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "memory 256": {"memory": 256},
     "imitation 3": {"imitation": 3.0},
     "clip 0.5": {"clip": 0.5},
+    "baseline value": {"baseline": "value"},
     "one agent per parameter (marl)": {"groups": _PER_PARAMETER},
 }
 
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         "Options given: " + json.dumps({k: v for k, v in SETTINGS.items() if "groups" not in v}),
         "",
     ]
+    if not args.quick:  # exploration runs of code changes, kept next to this script
+        lines += [(Path(__file__).with_name("marl_variants.md")).read_text().rstrip(), ""]
     out.write_text("\n".join(lines))
     print(f"wrote {out}")
     return 0
