@@ -352,12 +352,8 @@ def predictors_section(s: Section) -> list[str]:
     lines += ["", f"![few-shot Spearman per device]({png})", ""]
     try:
         ceil = s.src("predictors_fewshot_ceiling")
-        means = re.findall(r"^## (\w+):|rows: \*\*([0-9.]+)\*\*", ceil.read_text(), re.M)
-        pairs, table_name = [], ""
-        for name, value in means:
-            table_name = name or table_name
-            if value:
-                pairs.append(f"{table_name} {value}")
+        tables = json.loads(s.src("predictors_fewshot_ceiling", "json").read_text())["tables"]
+        pairs = [f"{name} {t['mean_best']:.4f}" for name, t in tables.items()]
         lines += [
             f"What the unseen devices' own measurements allow "
             f"(`benchmarks/predictors/fewshot_ceiling.py`, [report]({ceil.name})): models fitted "
