@@ -17,7 +17,9 @@ agent observes ``w`` and picks the actions of its own parameters at once.
   agent's own action, so its gradient stays unbiased, while the reward variance the other
   agents cause is taken out. With one agent (``rl``) it is a Monte Carlo ``V(w)``.
   ``baseline="value"``: an MLP ``V(w)`` for every agent. Advantages are standardized per agent
-  over the batch.
+  over the batch. With a reward model set in :attr:`Learner.q_model` (``critic = "model"``)
+  the model replaces ``Q`` in both baselines (``V(w)`` becomes its Monte Carlo mean over the
+  whole joint action) and the MLP critic is not trained.
 - **Update**: PPO's clipped surrogate (Schulman et al., 2017) computed *per agent*: the
   probability ratio of agent ``g`` is ``pi_g(a_g | w) / mu_g(a_g | w)`` over its own
   parameters only, as in independent/multi-agent PPO (de Witt et al., 2020; Yu et al., 2022).
@@ -41,7 +43,7 @@ machine do not oversubscribe it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -120,6 +122,9 @@ class Learner:
         self.opt_policy = torch.optim.Adam(self.agents.parameters(), lr=lr)
         self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=lr)
         self._offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int)
+        #: a reward model ``q(w (B, n_obj), actions (B, P)) -> rewards (B,)`` that replaces the
+        #: learned critic (``critic = "model"``); the sampler refits it before each update
+        self.q_model: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
     # -- acting -------------------------------------------------------------------------------
     def _logps(self, w: torch.Tensor) -> list[torch.Tensor]:
@@ -198,19 +203,28 @@ class Learner:
         """
         B = len(rt)
         with torch.no_grad():
-            if self.baseline == "value":
+            if self.baseline == "value" and self.q_model is None:
                 b = self.critic(x)[:, 0].expand(len(self.groups), B)
             else:
+                # counterfactual: each agent re-draws its own actions; value with a reward
+                # model: every parameter re-drawn, a Monte Carlo V(w) shared by all agents
+                value = self.baseline == "value"
+                groups = [list(range(len(self.sizes)))] if value else self.groups
                 lps = self._logps(x + 1.0 / self.n_obj)
+                xr = x.repeat(COUNTERFACTUALS, 1)
                 rows = []
-                for g in self.groups:
+                for g in groups:
                     cf = at.repeat(COUNTERFACTUALS, 1)
                     for i in g:
                         probs = lps[i].exp().repeat(COUNTERFACTUALS, 1)
                         cf[:, i] = torch.multinomial(probs, 1, generator=self.gen)[:, 0]
-                    q = self.critic(self._critic_in(x.repeat(COUNTERFACTUALS, 1), cf))[:, 0]
+                    if self.q_model is not None:
+                        q_np = self.q_model((xr + 1.0 / self.n_obj).numpy(), cf.numpy())
+                        q = torch.as_tensor(q_np, dtype=torch.float32)
+                    else:
+                        q = self.critic(self._critic_in(xr, cf))[:, 0]
                     rows.append(q.view(COUNTERFACTUALS, B).mean(dim=0))
-                b = torch.stack(rows)
+                b = torch.stack(rows).expand(len(self.groups), B) if value else torch.stack(rows)
             adv = rt[None, :] - b
             if standardize and B > 1:
                 adv = (adv - adv.mean(dim=1, keepdim=True)) / (adv.std(dim=1, keepdim=True) + 1e-8)
@@ -245,8 +259,8 @@ class Learner:
             cx, ca, cr = x, at, rt
         cin = self._critic_in(cx, ca if self.baseline == "counterfactual" else None)
         stats = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clipped": 0.0}
-        # the critic first: the baselines below use it
-        for _ in range(self.epochs):
+        # the critic first: the baselines below use it (a reward model needs no training here)
+        for _ in range(self.epochs if self.q_model is None else 0):
             vloss = ((self.critic(cin)[:, 0] - cr) ** 2).mean()
             self.opt_critic.zero_grad()
             vloss.backward()

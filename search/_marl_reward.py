@@ -42,7 +42,13 @@ __all__ = [
     "hv_scalarization",
     "preference",
     "shared_rewards",
+    "normalized",
+    "RewardModel",
+    "MODEL_RIDGE",
 ]
+
+#: ridge penalty (per one-hot coefficient, intercept free) of :class:`RewardModel`'s fits
+MODEL_RIDGE = 1.0
 
 
 def preference(
@@ -138,10 +144,74 @@ def shared_rewards(
     ``values`` (n x d) and ``constraints`` (n lists) describe every COMPLETE trial known, which
     the normalization and the violation scales use.
     """
+    u, infeas = normalized(values, constraints, directions, method)
+    return _scalarized(u[batch], infeas[batch], weights, scalarize, rho, penalty)
+
+
+def normalized(
+    values: np.ndarray,
+    constraints: Sequence[Sequence[float]],
+    directions: Sequence[str],
+    method: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(utilities, infeasibility) of every row, as :func:`shared_rewards` scores them."""
     infeas = infeasibility(constraints)
-    u = utilities(values, directions, infeas == 0, method)
-    if scalarize == "hypervolume":
-        s = hv_scalarization(u[batch], weights)
-    else:
-        s = chebyshev(u[batch], weights, rho)
-    return s - penalty * infeas[batch]
+    return utilities(values, directions, infeas == 0, method), infeas
+
+
+def _scalarized(
+    u: np.ndarray, infeas: np.ndarray, w: np.ndarray, scalarize: str, rho: float, penalty: float
+) -> np.ndarray:
+    s = hv_scalarization(u, w) if scalarize == "hypervolume" else chebyshev(u, w, rho)
+    return s - penalty * infeas
+
+
+class RewardModel:
+    """The shared reward of a design predicted from its actions alone (``critic = "model"``).
+
+    One ridge regression on the one-hot actions (plus a free intercept) per objective's
+    utility and one for the infeasibility, fitted on every finished trial; the prediction is
+    scalarized under any preference ``w`` exactly as :func:`shared_rewards` scores a measured
+    design (utilities clipped to [0, 1], infeasibility at least 0). Because the preference
+    enters through the known scalarization and not through a learned input, one fit serves
+    every ``w``, relabelled self-imitation included. ``sizes`` are the action counts per
+    parameter, ``actions`` (n x P) the trials' actions, ``u`` (n x d) and ``infeas`` (n,) their
+    :func:`normalized` values.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        actions: np.ndarray,
+        u: np.ndarray,
+        infeas: np.ndarray,
+        *,
+        scalarize: str,
+        rho: float,
+        penalty: float,
+        ridge: float = MODEL_RIDGE,
+    ) -> None:
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self._args = (scalarize, rho, penalty)
+        x = self._encode(np.asarray(actions, dtype=np.int64))
+        y = np.column_stack([np.asarray(u, dtype=float), np.asarray(infeas, dtype=float)])
+        pen = np.full(x.shape[1], float(ridge))
+        pen[-1] = 0.0
+        self.coef_ = np.linalg.solve(x.T @ x + np.diag(pen), x.T @ y)
+        self.n_obj = y.shape[1] - 1
+
+    def _encode(self, actions: np.ndarray) -> np.ndarray:
+        x = np.zeros((actions.shape[0], int(self._offsets[-1]) + 1))
+        x[:, -1] = 1.0
+        x[np.arange(actions.shape[0])[:, None], actions + self._offsets[:-1]] = 1.0
+        return x
+
+    def predict(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(utilities (n x d) in [0, 1], infeasibility (n,) >= 0) predicted for ``actions``."""
+        pred = self._encode(np.asarray(actions, dtype=np.int64)) @ self.coef_
+        return np.clip(pred[:, : self.n_obj], 0.0, 1.0), np.maximum(pred[:, -1], 0.0)
+
+    def __call__(self, w: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Predicted rewards (n,) of ``actions`` (n x P) under preferences ``w`` (n x d)."""
+        u, infeas = self.predict(actions)
+        return _scalarized(u, infeas, np.asarray(w, dtype=float), *self._args)

@@ -18,7 +18,7 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from cosearch.errors import ConfigError
-from cosearch.search._marl_reward import preference, shared_rewards
+from cosearch.search._marl_reward import RewardModel, normalized, preference, shared_rewards
 from cosearch.search._marl_space import ParamCoder, resolve_groups
 
 if TYPE_CHECKING:
@@ -258,6 +258,9 @@ class MARLSampler(BaseSampler):
         directions = [d.name.lower() for d in study.directions]
         # trials learned from before: the self-imitation memory
         past = [t for t in known if t.number in self._learned and self._usable(t, n_obj)]
+        assert self._learner is not None
+        if self._opts["critic"] == "model":
+            self._learner.q_model = self._reward_model(known, values, cons, directions)
         for chunk in np.array_split(np.arange(len(fresh)), len(fresh) // bs):
             batch = [fresh[i] for i in chunk]
             w = np.stack([self._trial_w(t, n_obj) for t in batch])
@@ -306,6 +309,28 @@ class MARLSampler(BaseSampler):
             rho=self._opts["rho"],
             penalty=self._opts["penalty"],
             scalarize=self._opts["scalarize"],
+        )
+
+    def _reward_model(
+        self,
+        known: Sequence[FrozenTrial],
+        values: np.ndarray,
+        cons: list[list[float]],
+        directions: list[str],
+    ) -> RewardModel:
+        """The reward model (``critic = "model"``) fitted on every usable trial of ``known``
+        (the batch about to be learned from always is)."""
+        u, infeas = normalized(values, cons, directions, self._opts["normalize"])
+        n_obj = values.shape[1]
+        rows = [i for i, t in enumerate(known) if self._usable(t, n_obj)]
+        return RewardModel(
+            [c.n for c in self._coders],
+            self._trial_actions([known[i] for i in rows])[0],
+            u[rows],
+            infeas[rows],
+            scalarize=self._opts["scalarize"],
+            rho=self._opts["rho"],
+            penalty=self._opts["penalty"],
         )
 
     def _usable(self, t: FrozenTrial, n_obj: int) -> bool:

@@ -57,6 +57,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "imitation 3": {"imitation": 3.0},
     "clip 0.5": {"clip": 0.5},
     "baseline value": {"baseline": "value"},
+    "critic mlp": {"critic": "mlp"},
     "one agent per parameter (marl)": {"groups": _PER_PARAMETER},
 }
 

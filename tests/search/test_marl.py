@@ -15,7 +15,13 @@ from cosearch import Campaign, load_config
 from cosearch.errors import ConfigError
 from cosearch.search import get_strategy, list_strategies
 from cosearch.search._hypervolume import hypervolume, normalize
-from cosearch.search._marl_reward import infeasibility, shared_rewards, utilities
+from cosearch.search._marl_reward import (
+    RewardModel,
+    hv_scalarization,
+    infeasibility,
+    shared_rewards,
+    utilities,
+)
 from cosearch.search._marl_space import ParamCoder, default_groups, resolve_groups
 from cosearch.search.marl import LOGP_KEY, W_KEY, MARLSampler
 from cosearch.store import open_store
@@ -57,6 +63,7 @@ def test_registered():
         ("marl", {"normalize": "zscore"}, "normalize"),
         ("marl", {"scalarize": "sum"}, "scalarize"),
         ("marl", {"baseline": "none"}, "baseline"),
+        ("rl", {"critic": "tree"}, "critic"),
         ("marl", {"weights": [1, -1, 0]}, "weights"),
         ("marl", {"weights": [0, 0]}, "weights"),
         ("marl", {"groups": "net.*"}, "groups"),
@@ -155,10 +162,47 @@ def test_reward_prefers_better_and_feasible():
         assert r[0] > r[1] and r[0] > r[2]
 
 
+def test_reward_model_recovers_additive_objectives():
+    """critic = "model": utilities additive in the actions are fitted exactly, and the reward
+    is their scalarization under any preference, minus the predicted violation."""
+    actions = np.array(list(itertools.product(range(3), range(4))))
+    u = np.column_stack([0.2 * actions[:, 0] + 0.1 * actions[:, 1], 0.3 * (3 - actions[:, 1])])
+    u = u / u.max(axis=0)
+    infeas = (actions[:, 0] == 2).astype(float) * 1.5
+    model = RewardModel(
+        [3, 4], actions, u, infeas, scalarize="hypervolume", rho=0.05, penalty=1.0, ridge=1e-9
+    )
+    pred_u, pred_inf = model.predict(actions)
+    np.testing.assert_allclose(pred_u, u, atol=1e-6)
+    np.testing.assert_allclose(pred_inf, infeas, atol=1e-6)
+    w = np.abs(np.random.default_rng(0).standard_normal((len(actions), 2)))
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    np.testing.assert_allclose(model(w, actions), hv_scalarization(u, w) - infeas, atol=1e-5)
+    # a strong ridge shrinks towards the mean, never outside [0, 1]
+    shrunk = RewardModel([3, 4], actions, u, infeas, scalarize="chebyshev", rho=0.05, penalty=1)
+    assert shrunk.predict(actions)[0].min() >= 0 and shrunk.predict(actions)[0].max() <= 1
+
+
+def test_model_critic_is_refitted_and_mlp_critic_untouched():
+    sampler, study = _toy_study("marl", batch_size=4)
+    study.optimize(_toy, n_trials=5)
+    learner = sampler._learner
+    assert isinstance(learner.q_model, RewardModel)
+    before = {k: v.clone() for k, v in learner.critic.state_dict().items()}
+    study.optimize(_toy, n_trials=8)
+    after = learner.critic.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    mlp, study_mlp = _toy_study("marl", batch_size=4, critic="mlp")
+    study_mlp.optimize(_toy, n_trials=13)
+    assert mlp._learner.q_model is None
+
+
 # -- learning -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("strategy", ["marl", "rl"])
-def test_learns_separable_toy_problem(strategy):
-    sampler, study = _toy_study(strategy, batch_size=4)
+@pytest.mark.parametrize(
+    ("strategy", "critic"), list(itertools.product(["marl", "rl"], ["model", "mlp"]))
+)
+def test_learns_separable_toy_problem(strategy, critic):
+    sampler, study = _toy_study(strategy, batch_size=4, critic=critic)
     study.optimize(_toy, n_trials=2)
     before = sampler.probabilities()
     assert before["net.a"][2] == pytest.approx(0.2) and before["hw.b"][4] == pytest.approx(0.2)
