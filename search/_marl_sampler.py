@@ -77,6 +77,8 @@ class MARLSampler(BaseSampler):
         self._learner: Learner | None = None
         self._n_obj: int | None = None
         self._learned: set[int] = set()
+        #: finished trial id -> its actions (None: not usable); finished trials never change
+        self._row_cache: dict[int, np.ndarray | None] = {}
         self._w: dict[int, np.ndarray] = {}
         self.restored_step: int | None = None
         if store is not None and campaign_id is not None:
@@ -188,6 +190,7 @@ class MARLSampler(BaseSampler):
         self._coders, self._agents = [], []
         self._learner = None
         self._learned = set()
+        self._row_cache = {}
 
     def _arch(self) -> dict[str, Any]:
         """What a checkpoint must share with this sampler to be resumed."""
@@ -204,6 +207,7 @@ class MARLSampler(BaseSampler):
     def _build(self, space: Mapping[str, BaseDistribution], n_obj: int) -> None:
         from cosearch.search._marl_learner import Learner
 
+        self._row_cache = {}  # actions are coded by the coders built here
         names = list(space)
         o = self._opts
         self._coders = [
@@ -257,7 +261,9 @@ class MARLSampler(BaseSampler):
         cons = [list(t.constraints.values()) for t in known]
         directions = [d.name.lower() for d in study.directions]
         # trials learned from before: the self-imitation memory
-        past = [t for t in known if t.number in self._learned and self._usable(t, n_obj)]
+        past = [
+            t for t in known if t.number in self._learned and self._actions_of(t, n_obj) is not None
+        ]
         assert self._learner is not None
         if self._opts["critic"] == "model":
             self._learner.q_model = self._reward_model(known, values, cons, directions)
@@ -322,16 +328,26 @@ class MARLSampler(BaseSampler):
         (the batch about to be learned from always is)."""
         u, infeas = normalized(values, cons, directions, self._opts["normalize"])
         n_obj = values.shape[1]
-        rows = [i for i, t in enumerate(known) if self._usable(t, n_obj)]
+        acts = [self._actions_of(t, n_obj) for t in known]
+        rows = [i for i, a in enumerate(acts) if a is not None]
         return RewardModel(
             [c.n for c in self._coders],
-            self._trial_actions([known[i] for i in rows])[0],
+            np.stack([acts[i] for i in rows]),
             u[rows],
             infeas[rows],
             scalarize=self._opts["scalarize"],
             rho=self._opts["rho"],
             penalty=self._opts["penalty"],
         )
+
+    def _actions_of(self, t: FrozenTrial, n_obj: int) -> np.ndarray | None:
+        """The actions of the finished trial ``t``, or None when it is not usable (cached:
+        a finished trial's parameters and values never change)."""
+        key = t._trial_id
+        if key not in self._row_cache:
+            usable = self._usable(t, n_obj)
+            self._row_cache[key] = self._trial_actions([t])[0][0] if usable else None
+        return self._row_cache[key]
 
     def _usable(self, t: FrozenTrial, n_obj: int) -> bool:
         if t.values is None or len(t.values) != n_obj or not all(map(math.isfinite, t.values)):
