@@ -328,11 +328,15 @@ class MARLSampler(BaseSampler):
         (the batch about to be learned from always is)."""
         u, infeas = normalized(values, cons, directions, self._opts["normalize"])
         n_obj = values.shape[1]
-        acts = [self._actions_of(t, n_obj) for t in known]
-        rows = [i for i, a in enumerate(acts) if a is not None]
+        rows, acts = [], []
+        for i, t in enumerate(known):
+            a = self._actions_of(t, n_obj)
+            if a is not None:
+                rows.append(i)
+                acts.append(a)
         return RewardModel(
             [c.n for c in self._coders],
-            np.stack([acts[i] for i in rows]),
+            np.stack(acts),
             u[rows],
             infeas[rows],
             scalarize=self._opts["scalarize"],
