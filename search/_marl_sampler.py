@@ -77,7 +77,7 @@ class MARLSampler(BaseSampler):
         self._learner: Learner | None = None
         self._n_obj: int | None = None
         self._learned: set[int] = set()
-        #: finished trial id -> its actions (None: not usable); finished trials never change
+        #: finished trial number -> its actions (None: not usable); finished trials never change
         self._row_cache: dict[int, np.ndarray | None] = {}
         self._w: dict[int, np.ndarray] = {}
         self.restored_step: int | None = None
@@ -347,11 +347,10 @@ class MARLSampler(BaseSampler):
     def _actions_of(self, t: FrozenTrial, n_obj: int) -> np.ndarray | None:
         """The actions of the finished trial ``t``, or None when it is not usable (cached:
         a finished trial's parameters and values never change)."""
-        key = t._trial_id
-        if key not in self._row_cache:
+        if t.number not in self._row_cache:
             usable = self._usable(t, n_obj)
-            self._row_cache[key] = self._trial_actions([t])[0][0] if usable else None
-        return self._row_cache[key]
+            self._row_cache[t.number] = self._trial_actions([t])[0][0] if usable else None
+        return self._row_cache[t.number]
 
     def _usable(self, t: FrozenTrial, n_obj: int) -> bool:
         if t.values is None or len(t.values) != n_obj or not all(map(math.isfinite, t.values)):
