@@ -205,6 +205,26 @@ def _bayesian_lines(path: Path, ax: Any) -> list[str]:
         *_md_table(table_under(path, "(a) nb201", 1)),
         "",
         *goal,
+        *_bayesian_bound_lines(path),
+    ]
+
+
+def _bayesian_bound_lines(bayes: Path) -> list[str]:
+    """The oracle-surrogate floor of problem (a), when ``bayesian_bound.py`` has run."""
+    path = bayes.with_name(bayes.name.replace("search_bayesian", "search_bayesian_bound"))
+    if not path.exists():
+        return []
+    trials = json.loads(path.with_suffix(".json").read_text())["trials"]
+
+    def med(ns: list[int | None]) -> str:
+        m = float(np.median([np.inf if n is None else n for n in ns]))
+        return f"{m:.0f}" if np.isfinite(m) else "not reached"
+
+    pairs = "; ".join(f"{label}: {med(ns)}" for label, ns in trials.items())
+    return [
+        "",
+        f"With the best surrogate the table allows (`benchmarks/search/bayesian_bound.py`, "
+        f"[report]({path.name})), the same acquisition needs, median trials to 99 %: {pairs}.",
     ]
 
 
