@@ -143,7 +143,7 @@ class MARLSampler(BaseSampler):
         w = self._w.pop(trial.number, None)
         if w is None:
             w = self._draw_w()
-        actions, logps = self._learner.act(w, self._rng, self._opts["explore"])
+        actions, logps = self._act(w)
         params = {c.name: c.decode(a, self._rng) for c, a in zip(self._coders, actions)}
         from cosearch.store._optuna_compat import study_storage
 
@@ -174,6 +174,24 @@ class MARLSampler(BaseSampler):
         self._w.pop(trial.number, None)
 
     # -- internals ----------------------------------------------------------------------------
+    def _act(self, w: np.ndarray) -> tuple[list[int], list[float]]:
+        """The trial's actions and their behaviour log-probabilities: one policy draw, or with
+        ``proposals = k > 1`` (and a fitted reward model) the draw of highest predicted reward
+        under ``w`` among ``k``; its log-probabilities are those of a single draw, so PPO treats
+        the choice as a policy sample and moves the policy toward what the model prefers."""
+        assert self._learner is not None
+        k = self._opts["proposals"]
+        explore = self._opts["explore"]
+        model = self._learner.q_model
+        if k == 1 or model is None:
+            return self._learner.act(w, self._rng, explore)
+        draws = [self._learner.act(w, self._rng, explore) for _ in range(k)]
+        scores = model(
+            np.repeat(np.asarray(w, dtype=float)[None, :], k, axis=0),
+            np.array([a for a, _ in draws]),
+        )
+        return draws[int(np.argmax(scores))]
+
     def _draw_w(self) -> np.ndarray:
         n = self._n_obj or 1
         fixed = self._opts["weights"]

@@ -15,6 +15,7 @@ from cosearch import Campaign, load_config
 from cosearch.errors import ConfigError
 from cosearch.search import get_strategy, list_strategies
 from cosearch.search._hypervolume import hypervolume, normalize
+from cosearch.search._marl_learner import Learner
 from cosearch.search._marl_reward import (
     RewardModel,
     hv_scalarization,
@@ -64,6 +65,8 @@ def test_registered():
         ("marl", {"scalarize": "sum"}, "scalarize"),
         ("marl", {"baseline": "none"}, "baseline"),
         ("rl", {"critic": "tree"}, "critic"),
+        ("marl", {"proposals": 0}, "proposals"),
+        ("rl", {"proposals": 4, "critic": "mlp"}, "proposals"),
         ("marl", {"weights": [1, -1, 0]}, "weights"),
         ("marl", {"weights": [0, 0]}, "weights"),
         ("marl", {"groups": "net.*"}, "groups"),
@@ -195,6 +198,33 @@ def test_model_critic_is_refitted_and_mlp_critic_untouched():
     mlp, study_mlp = _toy_study("marl", batch_size=4, critic="mlp")
     study_mlp.optimize(_toy, n_trials=13)
     assert mlp._learner.q_model is None
+
+
+def test_proposals_keep_the_draw_the_reward_model_prefers(monkeypatch):
+    """proposals = k: k policy draws per trial once the reward model exists (one before), and
+    the model's favourite is suggested with that draw's own log-probabilities."""
+    plain = Learner.act
+    calls: list[bool] = []
+
+    def counted(self, w, rng, explore=0.0):
+        calls.append(self.q_model is None)
+        return plain(self, w, rng, explore)
+
+    monkeypatch.setattr(Learner, "act", counted)
+    sampler, study = _toy_study("marl", batch_size=4, proposals=3)
+    study.optimize(_toy, n_trials=12)
+    with_model = calls.count(False)
+    drawn = sum(LOGP_KEY in t.system_attrs for t in study.trials)
+    assert with_model > 0 and with_model % 3 == 0
+    assert calls.count(True) + with_model // 3 == drawn
+
+    learner = sampler._learner
+    draws = iter([([0, 0], [-1.0, -1.0]), ([2, 4], [-2.0, -3.0]), ([1, 1], [-1.5, -1.5])])
+    monkeypatch.setattr(learner, "act", lambda w, rng, explore=0.0: next(draws))
+    learner.q_model = lambda w, a: a.sum(axis=1).astype(float)  # prefers [2, 4]
+    trial = study.ask()
+    assert _toy(trial) == 2.0  # net.a = "r" (index 2) and hw.b = 4: the preferred draw
+    assert study.trials[trial.number].system_attrs[LOGP_KEY] == {"net.a": -2.0, "hw.b": -3.0}
 
 
 # -- learning -----------------------------------------------------------------------------------
