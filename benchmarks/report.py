@@ -224,7 +224,8 @@ def _bayesian_bound_lines(bayes: Path) -> list[str]:
     return [
         "",
         f"With the best surrogate the table allows (`benchmarks/search/bayesian_bound.py`, "
-        f"[report]({path.name})), the same acquisition needs, median trials to 99 %: {pairs}.",
+        f"[report]({path.name})), an EHVI sampler over out-of-fold predictions (an oracle "
+        f"surrogate) needs, median trials to 99 %: {pairs}.",
     ]
 
 
