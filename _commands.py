@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,10 @@ def _out(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
+#: where a table's cut cells can be read whole
+_WHOLE = "--format csv or json prints them whole"
+
+
 def _emit(cols: list[str], rows: list[dict[str, Any]], fmt: str) -> None:
     if fmt == "json":
         _out(json.dumps(rows, indent=2, default=str))
@@ -28,7 +33,7 @@ def _emit(cols: list[str], rows: list[dict[str, Any]], fmt: str) -> None:
         w.writerows(rows)
         _out(buf.getvalue())
     else:
-        _out(format_table(cols, rows) if rows else "(no rows)")
+        _out(format_table(cols, rows, hint=_WHOLE) if rows else "(no rows)")
 
 
 def _store(args: argparse.Namespace, *, create: bool = False) -> Any:
@@ -128,7 +133,15 @@ def _print_run_front(campaign: Any) -> None:
     )
     if front:
         cols, rows = front_rows(campaign.study, front)
-        _out(format_table(cols, rows))
+        from sqlalchemy.engine import make_url
+
+        from cosearch.store import default_storage_url
+
+        cmd = ["cosearch", "pareto", cfg.name, "--format", "csv"]
+        if campaign.store.url != default_storage_url():
+            cmd += ["--storage", make_url(campaign.store.url).render_as_string(hide_password=True)]
+        hint = f"`{shlex.join(cmd)}` prints them whole"
+        _out(format_table(cols, rows, hint=hint))
     elif campaign.count():
         _print_least_violating(campaign.study, cfg.name, 5)
     else:
@@ -301,7 +314,11 @@ def _pareto_by_fidelity(args: argparse.Namespace) -> int:
                 f"\nfidelity {g.fidelity:g} ({what}; objectives {objs}): front of "
                 f"{len(rows)} among {g.feasible} feasible of {g.trials} trials"
             )
-            _out(format_table(cols, rows) if rows else "(no trial meets the constraints)")
+            _out(
+                format_table(cols, rows, hint=_WHOLE)
+                if rows
+                else "(no trial meets the constraints)"
+            )
         return 0
     all_cols: list[str] = ["stage", "fidelity"]
     all_rows: list[dict[str, Any]] = []

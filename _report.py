@@ -269,8 +269,13 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def format_table(cols: list[str], rows: list[dict[str, Any]], *, max_width: int = 60) -> str:
+def format_table(
+    cols: list[str], rows: list[dict[str, Any]], *, max_width: int = 60, hint: str = ""
+) -> str:
+    """A plain-text table; cells longer than ``max_width`` end in "…". When a cell was cut and
+    ``hint`` says where the whole values are, a last line says so."""
     cells = [[_fmt(r.get(c, "")) for c in cols] for r in rows]
+    cut = any(len(c) > max_width for row in cells for c in row)
     cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in row] for row in cells]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(cols)]
     lines = [
@@ -278,4 +283,6 @@ def format_table(cols: list[str], rows: list[dict[str, Any]], *, max_width: int 
         "  ".join("-" * w for w in widths),
     ]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    if cut and hint:
+        lines.append(f"(cells over {max_width} characters are cut at …; {hint})")
     return "\n".join(line.rstrip() for line in lines)

@@ -38,6 +38,29 @@ def test_run_prints_front_table(campaign_db):
         assert col in header
 
 
+def test_cut_cells_name_the_command_that_prints_them_whole(campaign_db):
+    import shlex
+
+    import cosearch
+
+    d, url, cfg = campaign_db
+    r = run_cli("run", str(cfg), "--storage", url, "--no-progress")
+    table = r.stdout.splitlines()
+    assert any("…" in line for line in table)  # accelerator specs are longer than a cell
+    last = table[-1]
+    assert last.startswith("(cells over 60 characters are cut at …;")
+    cmd = shlex.split(last.split("`")[1])
+    assert cmd[:3] == ["cosearch", "pareto", "cli"] and cmd[cmd.index("--storage") + 1] == url
+    whole = run_cli(*cmd[1:])
+    assert whole.returncode == 0, whole.stderr
+    rows = list(csv.DictReader(io.StringIO(whole.stdout)))
+    specs = [row["accelerator"] for row in rows]
+    assert specs and all(len(s) > 60 for s in specs)
+    for spec in specs:  # whole, so the documented round trip works
+        acc = cosearch.parse_accelerator(spec)
+        assert acc.template == "systolic" and acc.spec() == spec
+
+
 def test_status(campaign_db):
     _, url, _ = campaign_db
     r = run_cli("status", "--storage", url, "--format", "json")
