@@ -72,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     verb = "resuming" if before else "starting"
     print(
         f"{verb} campaign {cfg.name!r}: {cfg.network} x {cfg.hardware}, strategy "
-        f"{cfg.strategy}, {before}/{target} trials complete, store {campaign.store.url}",
+        f"{cfg.strategy}, {before}/{target} trials complete, store {campaign.store.display_url}",
         file=sys.stderr,
     )
     if cfg.screen is not None and not args.no_screen:
@@ -133,13 +133,11 @@ def _print_run_front(campaign: Any) -> None:
     )
     if front:
         cols, rows = front_rows(campaign.study, front)
-        from sqlalchemy.engine import make_url
-
         from cosearch.store import default_storage_url
 
         cmd = ["cosearch", "pareto", cfg.name, "--format", "csv"]
         if campaign.store.url != default_storage_url():
-            cmd += ["--storage", make_url(campaign.store.url).render_as_string(hide_password=True)]
+            cmd += ["--storage", campaign.store.display_url]
         hint = f"`{shlex.join(cmd)}` prints them whole"
         _out(format_table(cols, rows, hint=hint))
     elif campaign.count():
@@ -515,11 +513,11 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
             store.require_campaign(args.name)
             sid = store.optuna_storage.get_study_id_from_name(args.name)
             url += f"studies/{sid}"
-        storage_url = store.url
+        storage_url, shown = store.url, store.display_url
     from cosearch._artifacts import artifact_store
 
     artifacts = artifact_store(storage_url)
-    print(f"optuna-dashboard on {storage_url}: open {url} (Ctrl-C stops it)", file=sys.stderr)
+    print(f"optuna-dashboard on {shown}: open {url} (Ctrl-C stops it)", file=sys.stderr)
     optuna_dashboard.run_server(
         storage_url, host=args.host, port=args.port, artifact_store=artifacts
     )

@@ -92,7 +92,7 @@ def _load(name: str, url: str | None, stores: dict[str, Store]) -> tuple[str, op
         stores[key] = open_store(url, create=False)
     store = stores[key]
     _, study = load_campaign(store, name)
-    return store.url, study
+    return store.display_url, study
 
 
 def _fidelity(store: Store, name: str) -> list[dict[str, Any]]:

@@ -147,7 +147,7 @@ class Campaign:
 
         store = open_store(storage, create=False)
         row = store.require_campaign(name)
-        config = parse_config(row["config_toml"], path=f"<campaign {name} in {store.url}>")
+        config = parse_config(row["config_toml"], path=f"<campaign {name} in {store.display_url}>")
         return cls(config, store, **options)
 
     @property
@@ -172,7 +172,8 @@ class Campaign:
             diff = sorted(k for k in set(stored) | set(mine) if stored.get(k) != mine.get(k))
             if diff:
                 raise ConfigError(
-                    f"campaign {self.name!r} already exists in {self.store.url} with a different "
+                    f"campaign {self.name!r} already exists in {self.store.display_url} with a "
+                    "different "
                     f"{', '.join(diff)}; use a new name to start another campaign",
                     key=diff[0],
                     path=self.config.path,

@@ -214,7 +214,7 @@ def _train(args: argparse.Namespace) -> int:
                 source=args.source,
                 **common,
             )
-        url = store.url
+        shown = store.display_url
     result = {
         "predictor_id": stored.predictor_id,
         "kind": stored.kind,
@@ -223,17 +223,11 @@ def _train(args: argparse.Namespace) -> int:
         "space": stored.space,
         "training_ref": dict(stored.training_ref),
         "scores": dict(stored.scores),
-        "storage": _safe(url),
+        "storage": shown,
         "seconds": round(time.perf_counter() - start, 3),
     }
     _print(result, args.format)
     return 0
-
-
-def _safe(url: str) -> str:
-    from cosearch.predictors._training import _safe_url
-
-    return _safe_url(url)
 
 
 def _list(args: argparse.Namespace) -> int:

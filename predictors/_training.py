@@ -404,7 +404,7 @@ def train_from_campaign(
     n = len(fit)
     ref = {
         "source": "campaign",
-        "storage": _safe_url(store.url),
+        "storage": store.display_url,
         "campaign": campaign,
         "metric": metric,
         "measurement_source": items[0]["source"],
@@ -427,13 +427,3 @@ def train_from_campaign(
         ref,
         replace,
     )
-
-
-def _safe_url(url: str) -> str:
-    """The storage URL without its password (it goes into a JSON column)."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "<unparsable url>"

@@ -330,8 +330,8 @@ def save_predictor(
         if exists is not None:
             if not replace:
                 raise StoreInputError(
-                    f"predictor {predictor_id!r} already exists in {store.url}; choose another "
-                    "id or replace it"
+                    f"predictor {predictor_id!r} already exists in {store.display_url}; choose "
+                    "another id or replace it"
                 )
             conn.execute(table.delete().where(table.c.predictor_id == predictor_id))
         conn.execute(table.insert().values(**row))
@@ -356,7 +356,7 @@ def _row(store: Store, predictor_id: str) -> Any:
     if row is None:
         known = [p["predictor_id"] for p in list_predictors(store)]
         raise StoreInputError(
-            f"no predictor {predictor_id!r} in {store.url}; predictors: "
+            f"no predictor {predictor_id!r} in {store.display_url}; predictors: "
             f"{', '.join(known) if known else 'none yet'}"
         )
     return row

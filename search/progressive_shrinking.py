@@ -284,7 +284,7 @@ class ProgressiveShrinkingStrategy(WeightSharingStrategy):
         if ckpt is None or not ckpt[1].get("done"):
             raise ConfigError(
                 f"The 'supernet_from' option names campaign {name!r}, which has no finished "
-                f"progressive_shrinking supernet in {ctx.store.url}.",
+                f"progressive_shrinking supernet in {ctx.store.display_url}.",
                 key="supernet_from",
             )
         step, meta, tensors = ckpt

@@ -1,5 +1,11 @@
 """The SQL store: Optuna's RDB schema plus cosearch's tables (DESIGN.md section 5)."""
 
-from cosearch.store._store import Store, default_storage_url, open_store, worker_id
+from cosearch.store._store import (
+    Store,
+    default_storage_url,
+    display_url,
+    open_store,
+    worker_id,
+)
 
-__all__ = ["Store", "default_storage_url", "open_store", "worker_id"]
+__all__ = ["Store", "default_storage_url", "display_url", "open_store", "worker_id"]

@@ -36,6 +36,14 @@ def default_storage_url() -> str:
     return os.environ.get("COSEARCH_STORAGE") or DEFAULT_URL
 
 
+def display_url(url: str) -> str:
+    """``url`` with its password shown as ``***``: what messages and logs print."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
 def worker_id() -> str:
     """``host:pid`` of this process; recorded on every trial it runs."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -68,11 +76,13 @@ class Store:
 
     def __init__(self, url: str | None = None, *, create: bool = True) -> None:
         self.url = url or default_storage_url()
+        #: the URL with its password hidden, for messages
+        self.display_url = display_url(self.url)
         path = _sqlite_path(self.url)
         if path is not None:
             if not create and not path.exists():
                 raise StoreInputError(
-                    f"no database at {path} (storage {self.url}); run "
+                    f"no database at {path} (storage {self.display_url}); run "
                     "`cosearch run CONFIG` first or pass --storage"
                 )
             if create and not path.parent.exists():
@@ -94,7 +104,7 @@ class Store:
             RuntimeError,
         ) as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise StoreInputError(f"cannot open storage {self.url}: {reason}") from exc
+            raise StoreInputError(f"cannot open storage {self.display_url}: {reason}") from exc
         self.engine: sa.Engine = self.optuna_storage.engine
         if path is not None:
             _use_wal(self.engine)
@@ -102,7 +112,7 @@ class Store:
             migrations.upgrade(self.engine, self.url)
         except sa.exc.OperationalError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise StoreInputError(f"cannot write storage {self.url}: {reason}") from exc
+            raise StoreInputError(f"cannot write storage {self.display_url}: {reason}") from exc
 
     def _engine_kwargs(self) -> dict[str, Any]:
         if make_url(self.url).get_backend_name() == "sqlite":
@@ -147,7 +157,7 @@ class Store:
         if row is None:
             names = self.campaign_names()
             known = ", ".join(names) if names else "none yet"
-            raise StoreInputError(f"no campaign {name!r} in {self.url}; campaigns: {known}")
+            raise StoreInputError(f"no campaign {name!r} in {self.display_url}; campaigns: {known}")
         return row
 
     def campaign_names(self) -> list[str]:

@@ -254,7 +254,7 @@ class BatchWriter:
                 self.study_id = study_id_of(conn, self.study_name)
             except KeyError:
                 raise StoreInputError(
-                    f"no study {self.study_name!r} in {store.url}; create it first"
+                    f"no study {self.study_name!r} in {store.display_url}; create it first"
                 ) from None
             d = optuna_tables().study_directions
             self.n_objectives = int(

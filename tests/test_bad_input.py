@@ -153,10 +153,12 @@ def test_unreachable_database_url(tmp_path):
         "run",
         str(cfg),
         "--storage",
-        "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=3",
+        "postgresql+psycopg://nobody:s3cret@127.0.0.1:9/none?connect_timeout=3",
     )
     assert r.returncode == 2 and "cannot open storage" in r.stderr
     assert r.stderr.count("\n") == 1
+    # the message names the database but never prints its password
+    assert "nobody:***@127.0.0.1:9/none" in r.stderr and "s3cret" not in r.stderr
 
 
 def test_unwritable_storage_path(tmp_path):
