@@ -70,7 +70,11 @@ def add_parsers(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--target", required=True, metavar="COLUMN")
     p.add_argument("--train", type=int, required=True, metavar="N", help="training rows")
     p.add_argument("--seeds", type=int, default=5, metavar="S", help="seeds 0..S-1 (default 5)")
-    p.add_argument("--model", default="gbrt", help="plain predictor (default gbrt)")
+    p.add_argument(
+        "--model",
+        default="auto",
+        help="gbrt, ensemble, gp, or auto (default: gbrt for a lat_* column, else ensemble)",
+    )
     p.add_argument("--format", choices=("json", "table"), default="json")
 
     p = cmds.add_parser(

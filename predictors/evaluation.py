@@ -10,7 +10,7 @@ vs. true values. ``seeds=S`` means the seeds ``0, 1, ..., S-1``; a sequence of i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +22,11 @@ from cosearch.predictors.tables import Table, load_table
 
 __all__ = ["fewshot_eval", "plain_eval", "adaptation_scores", "PLAIN_MODELS", "seed_list"]
 
-#: plain predictors :func:`plain_eval` can train, by name: a factory taking the seed
-PLAIN_MODELS: dict[str, Callable[[int], Any]] = {}
-
-
-def _gbrt(seed: int) -> Any:
-    from cosearch.predictors.latency import GBRTLatencyPredictor
-
-    return GBRTLatencyPredictor(random_state=seed)
-
-
-PLAIN_MODELS["gbrt"] = _gbrt
+#: the predictors :func:`plain_eval` can train: ``auto`` picks ``gbrt`` for a ``lat_*`` column
+#: and ``ensemble`` for any other (an accuracy); ``ensemble`` and ``gp`` are the accuracy
+#: predictors with uncertainty, on the encoding ``cosearch predictor train`` gives them
+#: (``paths`` on nb201)
+PLAIN_MODELS: tuple[str, ...] = ("auto", "gbrt", "ensemble", "gp")
 
 
 def seed_list(seeds: int | Sequence[int]) -> list[int]:
@@ -155,18 +149,22 @@ def plain_eval(
     train: int,
     seeds: int | Sequence[int] = 5,
     *,
-    model: str = "gbrt",
+    model: str = "auto",
 ) -> dict[str, Any]:
-    """A plain predictor (``model``, a key of :data:`PLAIN_MODELS`; default gradient-boosted
-    trees on the table encoding) trained on ``train`` rows of ``target`` drawn with each seed,
-    scored on all remaining rows with a target value.
+    """A plain predictor (``model``, one of :data:`PLAIN_MODELS`; by default gradient-boosted
+    trees on the table encoding for a ``lat_*`` column and the bootstrap ensemble of the
+    accuracy predictors for any other column) trained on ``train`` rows of ``target`` drawn
+    with each seed, scored on all remaining rows with a target value.
 
     ``target`` is any numeric column (a latency or an accuracy). Returns
-    ``{"target", "shots", "train", "spearman_mean", "spearman_per_seed", "kendall_mean",
-    "seconds"}``, where ``shots`` and ``train`` both hold the number of training rows (the
-    few-shot keys, so both commands print the same fields). Raises ConfigError as
-    :func:`fewshot_eval` does, and for an unknown ``model``.
+    ``{"target", "model", "shots", "train", "spearman_mean", "spearman_per_seed",
+    "kendall_mean", "seconds"}``, where ``model`` is the predictor used and ``shots`` and
+    ``train`` both hold the number of training rows (the few-shot keys, so both commands print
+    the same fields). Raises ConfigError as :func:`fewshot_eval` does, and for an unknown
+    ``model``.
     """
+    from cosearch.predictors._training import default_encoding, make_estimator
+
     start = time.perf_counter()
     if model not in PLAIN_MODELS:
         raise ConfigError(
@@ -174,17 +172,25 @@ def plain_eval(
         )
     data = _table(table_csv, space)
     y = data.column(target)
+    if model == "auto":
+        model = "gbrt" if target in data.latency_columns else "ensemble"
+    x = data.features
+    if default_encoding(model, space, from_table=True) == "paths":
+        from cosearch.predictors._encodings import encode_genotypes_as
+
+        x = encode_genotypes_as("paths", space, data.genotypes)
     rows = np.flatnonzero(np.isfinite(y))
     train = _count(train, "train", len(rows))
     rhos, taus = [], []
     for seed in seed_list(seeds):
         fit_rows, rest = _draw(rows, train, seed)
-        est = PLAIN_MODELS[model](seed).fit(data.features[fit_rows], y[fit_rows])
-        pred = est.predict(data.features[rest])
+        est = make_estimator(model, seed, y[fit_rows]).fit(x[fit_rows], y[fit_rows])
+        pred = est.predict(x[rest])
         rhos.append(spearman(y[rest], pred))
         taus.append(kendall(y[rest], pred))
     return {
         "target": target,
+        "model": model,
         "shots": train,
         "train": train,
         "spearman_mean": float(np.mean(rhos)),

@@ -39,6 +39,7 @@ def test_fewshot_eval_and_eval_print_json(capsys, tiny_nb201_csv) -> None:
     )  # fmt: skip
     result = json.loads(out)
     assert code == 0 and KEYS <= set(result) and result["train"] == 60
+    assert result["model"] == "ensemble"
     code, out = _cli(capsys, "predictor", "eval", *table, "--target", "lat_dev2", "--train", "50",
                      "--seeds", "1", "--format", "table")  # fmt: skip
     assert code == 0 and "spearman_mean" in out
