@@ -18,6 +18,8 @@ __all__ = ["add_parsers", "run"]
 
 _KINDS = ("gbrt", "gnn", "fewshot", "ensemble", "gp", "hybrid")
 _ENCODINGS = ("table", "paths", "onnx", "graph", "analytical")
+#: where a table's cut cells can be read whole
+_WHOLE = "--format json prints them whole"
 
 
 def _storage_arg(p: argparse.ArgumentParser) -> None:
@@ -142,7 +144,7 @@ def _print(obj: dict[str, Any], fmt: str) -> None:
         {"key": k, "value": json.dumps(v, default=str) if isinstance(v, (dict, list)) else v}
         for k, v in obj.items()
     ]
-    _out(format_table(["key", "value"], rows, max_width=100))
+    _out(format_table(["key", "value"], rows, max_width=100, hint=_WHOLE))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -263,5 +265,5 @@ def _list(args: argparse.Namespace) -> int:
             }
         )
     cols = ["id", "kind", "target", "encoding", "trained on", "spearman", "created"]
-    _out(format_table(cols, table))
+    _out(format_table(cols, table, hint=_WHOLE))
     return 0
