@@ -386,11 +386,13 @@ def cmd_show(args: argparse.Namespace) -> int:
             accuracy=cfg.accuracy_source,
             cost=cfg.cost_source,
         )
-        layers = extract_layers(model_from_bytes(ev["onnx"]))
-        cost = evaluator.cost_model.evaluate(layers, Accelerator(ev["template"], ev["accelerator"]))
-        info["layers"] = [lc.as_dict() for lc in cost.per_layer]
         info["cost_model"] = evaluator.cost_model.source
-        info["violations"] = list(cost.violations)
+        if not evaluator.measured:  # a measured device times whole models: no layer costs
+            layers = extract_layers(model_from_bytes(ev["onnx"]))
+            acc = Accelerator(ev["template"], ev["accelerator"])
+            cost = evaluator.cost_model.evaluate(layers, acc)
+            info["layers"] = [lc.as_dict() for lc in cost.per_layer]
+            info["violations"] = list(cost.violations)
     if args.format == "json":
         _out(json.dumps(info, indent=2, default=str))
         return 0
@@ -411,6 +413,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         _out(
             format_table(["metric", "value", "source", "fidelity", "seconds"], info["measurements"])
         )
+    if ev is not None and not info["layers"]:
+        _out(f"\nno per-layer costs: {info['cost_model']} times the whole model")
     if info["layers"]:
         _out(f"\nper-layer costs ({info['cost_model']}):")
         cols = [

@@ -323,12 +323,9 @@ def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
         types=str,
         what='an accuracy source such as "benchmark:nb201/cifar10"',
     )
-    cost = r.get(
-        "evaluate.cost",
-        f"analytical:{hardware}",
-        types=str,
-        what='a cost source such as "analytical:systolic"',
-    )
+    cost = r.get("evaluate.cost", None, types=str, what=_COST_RULE)
+    if cost is None:
+        cost = default_cost_source(hardware, hw_ranges)
     latency = r.get(
         "evaluate.latency", None, types=str, what='a latency source such as "predictor:cpu-hybrid"'
     )
@@ -349,7 +346,9 @@ def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
             f'evaluate.artifacts must be "front", "all" or "none"; got {artifacts!r}',
         )
 
-    screen = _parse_screen(r, hardware) if "screen" in data else None
+    screen = (
+        _parse_screen(r, default_cost_source(hardware, hw_ranges)) if "screen" in data else None
+    )
 
     strat_tbl = r.table("strategy")
     strategy = r.get("strategy.name", "random", types=str, what="a strategy name")
@@ -381,17 +380,38 @@ def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
     return cfg
 
 
-def _parse_screen(r: _Reader, hardware: str) -> ScreenConfig:
+_COST_RULE = (
+    'a cost source such as "analytical:systolic" (unset: the hardware space\'s own cost '
+    'model, "measured:cpu" for the device space)'
+)
+
+
+def default_cost_source(hardware: str, hw_options: Mapping[str, Any] | None = None) -> str:
+    """The cost source of ``[evaluate]`` and ``[screen]`` when they name none: the hardware
+    space's default cost model, ``analytical:<model>``, or ``measured:<device>`` for the
+    ``device`` space (its ``device`` option, else ``cpu``)."""
+    from cosearch.hwmodels import default_cost_model
+
+    model = default_cost_model(hardware)
+    if model != "measured":
+        return f"analytical:{model}"
+    from cosearch.hwmodels.measured import DEFAULT_DEVICE, canonical_device
+
+    device = (hw_options or {}).get("device") or DEFAULT_DEVICE
+    try:
+        return f"measured:{canonical_device(str(device))}"
+    except ConfigError:  # the hardware space reports the bad device name itself
+        return f"measured:{device}"
+
+
+def _parse_screen(r: _Reader, default_cost: str) -> ScreenConfig:
     r.table("screen", _SCREEN_KEYS)
     accuracy = r.get(
         "screen.accuracy", None, types=str, what='an accuracy source such as "predictor:<id>"'
     )
-    cost = r.get(
-        "screen.cost",
-        f"analytical:{hardware}",
-        types=str,
-        what='a cost source such as "analytical:systolic"',
-    )
+    cost = r.get("screen.cost", None, types=str, what=_COST_RULE)
+    if cost is None:
+        cost = default_cost
     latency = r.get(
         "screen.latency", None, types=str, what='a latency source such as "predictor:cpu-hybrid"'
     )

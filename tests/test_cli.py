@@ -313,11 +313,18 @@ def test_measured_campaign(tmp_path):
         'name = "meas"\ntrials = 2\n[space]\nnetwork = "nb201"\n'
         'hardware = "device"\n[space.hw]\ndevice = "cpu"\n[objectives]\n'
         'accuracy = "maximize"\nlatency_ms = "minimize"\n[evaluate]\n'
-        'accuracy = "benchmark:nb201/cifar10"\ncost = "measured:cpu"\n'
+        'accuracy = "benchmark:nb201/cifar10"\n'  # no cost: the device space's is measured:cpu
     )
     url = f"sqlite:///{tmp_path / 'm.db'}"
     r = run_cli("run", str(cfg), "--storage", url, "--no-progress")
     assert r.returncode == 0, r.stderr
+    # show lists the measurement and says why there are no per-layer costs (it used to crash
+    # re-pricing the layers with a model that only times whole networks)
+    s = run_cli("show", "meas", "0", "--storage", url)
+    assert s.returncode == 0, s.stderr
+    assert "measured:onnxruntime-cpu" in s.stdout and "no per-layer costs" in s.stdout
+    js = json.loads(run_cli("show", "meas", "0", "--storage", url, "--format", "json").stdout)
+    assert js["layers"] == [] and js["cost_model"] == "measured:onnxruntime-cpu"
     q = run_cli(
         "query",
         "SELECT DISTINCT source FROM measurements WHERE metric = 'latency_ms'",

@@ -130,3 +130,25 @@ def test_quickstart_example_is_valid():
 
     cfg = load_config(ROOT / "examples" / "quickstart.toml")
     assert cfg.trials == 200 and cfg.strategy == "nsga2"
+
+
+@pytest.mark.parametrize(
+    ("hardware", "hw_table", "expected"),
+    [
+        ("systolic", "", "analytical:systolic"),
+        ("heterogeneous", "", "analytical:heterogeneous"),
+        ("device", "", "measured:cpu"),
+        ("device", '[space.hw]\ndevice = "cpu"\n', "measured:cpu"),
+    ],
+)
+def test_unset_cost_is_the_hardware_space_own_model(hardware, hw_table, expected):
+    text = (
+        f'name = "c"\n[space]\nnetwork = "nb201"\nhardware = "{hardware}"\n{hw_table}'
+        '[objectives]\naccuracy = "maximize"\nlatency_ms = "minimize"\n'
+        '[evaluate]\naccuracy = "benchmark:nb201/cifar10"\n'
+    )
+    cfg = parse_config(text)
+    assert cfg.cost_source == expected
+    # an empty cost is refused, not replaced by the default
+    with pytest.raises(ConfigError, match="source '' must look like"):
+        parse_config(text + 'cost = ""\n')
