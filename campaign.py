@@ -173,8 +173,7 @@ class Campaign:
             if diff:
                 raise ConfigError(
                     f"campaign {self.name!r} already exists in {self.store.display_url} with a "
-                    "different "
-                    f"{', '.join(diff)}; use a new name to start another campaign",
+                    f"different {', '.join(diff)}; use a new name to start another campaign",
                     key=diff[0],
                     path=self.config.path,
                 )
