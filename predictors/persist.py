@@ -357,7 +357,8 @@ def _row(store: Store, predictor_id: str) -> Any:
         known = [p["predictor_id"] for p in list_predictors(store)]
         raise StoreInputError(
             f"no predictor {predictor_id!r} in {store.display_url}; predictors: "
-            f"{', '.join(known) if known else 'none yet'}"
+            f"{', '.join(known) if known else 'none yet'} (`cosearch predictor train --id "
+            f"{predictor_id} ...` stores one)"
         )
     return row
 

@@ -152,7 +152,10 @@ def test_ids_duplicates_and_listing(store) -> None:
         save_predictor(store, "b", object(), **kw)
     with pytest.raises(ValueError, match="training X and y"):
         save_predictor(store, "b", est, **{**kw, "X_train": None})
-    with pytest.raises(StoreInputError, match="no predictor 'zzz'.*predictors: a"):
+    with pytest.raises(
+        StoreInputError,
+        match=r"no predictor 'zzz'.*predictors: a \(`cosearch predictor train --id zzz \.\.\.`",
+    ):
         load_predictor(store, "zzz")
     (row,) = list_predictors(store)
     assert row["kind"] == "gp" and row["target"] == "acc" and "weights" not in row
