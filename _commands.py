@@ -529,11 +529,18 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 # -- registries -----------------------------------------------------------------------------
+def _summary(doc: str | None) -> str:
+    """A docstring's first paragraph on one line (a listing's "about" column)."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
 def _listing(rows: list[dict[str, Any]], fmt: str) -> int:
     if fmt == "json":
         _out(json.dumps(rows, indent=2, default=str))
     else:
-        _out(format_table(list(rows[0]), rows, max_width=90))
+        _out(
+            format_table(list(rows[0]), rows, max_width=90, hint="--format json prints them whole")
+        )
     return 0
 
 
@@ -577,7 +584,7 @@ def cmd_strategies(args: argparse.Namespace) -> int:
     rows = []
     for name in list_strategies():
         s = get_strategy(name)
-        doc = (type(s).__doc__ or "").strip().splitlines()[0]
+        doc = _summary(type(s).__doc__)
         rows.append({"name": name, "options": ", ".join(s.options) or "-", "about": doc})
     return _listing(rows, args.format)
 
@@ -588,7 +595,7 @@ def cmd_hwmodels(args: argparse.Namespace) -> int:
     rows = []
     for name in list_cost_models():
         m = get_cost_model(name)
-        doc = (type(m).__doc__ or "").strip().splitlines()[0]
+        doc = _summary(type(m).__doc__)
         rows.append(
             {
                 "name": name,

@@ -96,9 +96,11 @@ _APPLIES: dict[str, tuple[str, ...]] = {
 
 @register_strategy("bayesian")
 class BayesianStrategy(SamplerStrategy):
-    """Model-based search; see the module docstring. Raises ConfigError for an unknown
-    ``sampler`` or ``acquisition``, an option out of range, or an option the chosen engine
-    does not read."""
+    """Bayesian optimization: cosearch's predictor-guided EHVI sampler, or Optuna's TPE, GP
+    and NSGA-II/III.
+
+    See the module docstring. Raises ConfigError for an unknown ``sampler`` or
+    ``acquisition``, an option out of range, or an option the chosen engine does not read."""
 
     options: ClassVar[dict[str, Option]] = {
         "sampler": Option(str, "predictor", help=" | ".join(SAMPLERS)),
