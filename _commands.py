@@ -131,22 +131,24 @@ def _print_run_front(campaign: Any) -> None:
         f"\nPareto front of {cfg.name!r}: {len(front)} trial(s)"
         + (f" meeting {cons}" if cons else "")
     )
+    from cosearch.store import default_storage_url
+
+    cmd = ["cosearch", "pareto", cfg.name, "--format", "csv"]
+    if campaign.store.url != default_storage_url():
+        cmd += ["--storage", campaign.store.display_url]
+    hint = f"`{shlex.join(cmd)}` prints them whole"
     if front:
         cols, rows = front_rows(campaign.study, front)
-        from cosearch.store import default_storage_url
-
-        cmd = ["cosearch", "pareto", cfg.name, "--format", "csv"]
-        if campaign.store.url != default_storage_url():
-            cmd += ["--storage", campaign.store.display_url]
-        hint = f"`{shlex.join(cmd)}` prints them whole"
         _out(format_table(cols, rows, hint=hint))
     elif campaign.count():
-        _print_least_violating(campaign.study, cfg.name, 5)
+        _print_least_violating(campaign.study, cfg.name, 5, hint)
     else:
         _out("no COMPLETE trial yet")
 
 
-def _print_least_violating(study: Any, name: str, k: int) -> list[dict[str, Any]]:
+def _print_least_violating(
+    study: Any, name: str, k: int, hint: str = _WHOLE
+) -> list[dict[str, Any]]:
     from cosearch._report import least_violating_trials, violation_rows
 
     pairs = least_violating_trials(study, k)
@@ -156,7 +158,7 @@ def _print_least_violating(study: Any, name: str, k: int) -> list[dict[str, Any]
         f"no COMPLETE trial of {name!r} meets {cons}; the {len(rows)} least-violating "
         "trial(s), smallest total violation first:"
     )
-    _out(format_table(cols, rows))
+    _out(format_table(cols, rows, hint=hint))
     return rows
 
 

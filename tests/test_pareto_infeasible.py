@@ -64,7 +64,9 @@ def test_cli_prints_least_violating_with_exit_0(infeasible):
     assert (
         "violation[area_mm2 <= 0.01]" in lines[1] and "violation[latency_ms <= 0.001]" in lines[1]
     )
-    assert len(lines) == 3 + 4  # the message, header, rule, 4 trials
+    # the message, header, rule, 4 trials, and where the cut specs are printed whole
+    assert len(lines) == 3 + 4 + 1
+    assert lines[-1].endswith("--format csv or json prints them whole)")
 
 
 def test_cli_json_flags_infeasible_rows_in_order(infeasible, capsys):
