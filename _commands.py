@@ -11,16 +11,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cosearch._report import campaign_status, format_table, front_rows, load_campaign
+from cosearch._report import (
+    WHOLE_CSV_JSON,
+    WHOLE_JSON,
+    campaign_status,
+    format_table,
+    front_rows,
+    load_campaign,
+)
 from cosearch.errors import CosearchInputError, StoreInputError
 
 
 def _out(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
-
-
-#: where a table's cut cells can be read whole
-_WHOLE = "--format csv or json prints them whole"
 
 
 def _emit(cols: list[str], rows: list[dict[str, Any]], fmt: str) -> None:
@@ -33,7 +36,7 @@ def _emit(cols: list[str], rows: list[dict[str, Any]], fmt: str) -> None:
         w.writerows(rows)
         _out(buf.getvalue())
     else:
-        _out(format_table(cols, rows, hint=_WHOLE) if rows else "(no rows)")
+        _out(format_table(cols, rows, hint=WHOLE_CSV_JSON) if rows else "(no rows)")
 
 
 def _store(args: argparse.Namespace, *, create: bool = False) -> Any:
@@ -147,7 +150,7 @@ def _print_run_front(campaign: Any) -> None:
 
 
 def _print_least_violating(
-    study: Any, name: str, k: int, hint: str = _WHOLE
+    study: Any, name: str, k: int, hint: str = WHOLE_CSV_JSON
 ) -> list[dict[str, Any]]:
     from cosearch._report import least_violating_trials, violation_rows
 
@@ -315,7 +318,7 @@ def _pareto_by_fidelity(args: argparse.Namespace) -> int:
                 f"{len(rows)} among {g.feasible} feasible of {g.trials} trials"
             )
             _out(
-                format_table(cols, rows, hint=_WHOLE)
+                format_table(cols, rows, hint=WHOLE_CSV_JSON)
                 if rows
                 else "(no trial meets the constraints)"
             )
@@ -540,9 +543,7 @@ def _listing(rows: list[dict[str, Any]], fmt: str) -> int:
     if fmt == "json":
         _out(json.dumps(rows, indent=2, default=str))
     else:
-        _out(
-            format_table(list(rows[0]), rows, max_width=90, hint="--format json prints them whole")
-        )
+        _out(format_table(list(rows[0]), rows, max_width=90, hint=WHOLE_JSON))
     return 0
 
 

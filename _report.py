@@ -28,6 +28,8 @@ __all__ = [
     "campaign_status",
     "front_rows",
     "format_table",
+    "WHOLE_CSV_JSON",
+    "WHOLE_JSON",
     "load_campaign",
     "pareto_trials",
     "is_feasible",
@@ -267,6 +269,11 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
+
+
+#: ``format_table`` hints for commands whose ``--format`` prints cut cells whole
+WHOLE_CSV_JSON = "--format csv or json prints them whole"
+WHOLE_JSON = "--format json prints them whole"
 
 
 def format_table(

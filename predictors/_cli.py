@@ -18,8 +18,6 @@ __all__ = ["add_parsers", "run"]
 
 _KINDS = ("gbrt", "gnn", "fewshot", "ensemble", "gp", "hybrid")
 _ENCODINGS = ("table", "paths", "onnx", "graph", "analytical")
-#: where a table's cut cells can be read whole
-_WHOLE = "--format json prints them whole"
 
 
 def _storage_arg(p: argparse.ArgumentParser) -> None:
@@ -138,13 +136,13 @@ def _print(obj: dict[str, Any], fmt: str) -> None:
     if fmt == "json":
         _out(json.dumps(obj, indent=2, default=str))
         return
-    from cosearch._report import format_table
+    from cosearch._report import WHOLE_JSON, format_table
 
     rows = [
         {"key": k, "value": json.dumps(v, default=str) if isinstance(v, (dict, list)) else v}
         for k, v in obj.items()
     ]
-    _out(format_table(["key", "value"], rows, max_width=100, hint=_WHOLE))
+    _out(format_table(["key", "value"], rows, max_width=100, hint=WHOLE_JSON))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -237,7 +235,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from cosearch._report import format_table
+    from cosearch._report import WHOLE_JSON, format_table
     from cosearch.predictors.persist import list_predictors
     from cosearch.store import open_store
 
@@ -265,5 +263,5 @@ def _list(args: argparse.Namespace) -> int:
             }
         )
     cols = ["id", "kind", "target", "encoding", "trained on", "spearman", "created"]
-    _out(format_table(cols, table, hint=_WHOLE))
+    _out(format_table(cols, table, hint=WHOLE_JSON))
     return 0
