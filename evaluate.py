@@ -15,7 +15,8 @@ lookup is by the exact arch string.
 Predictor sources: ``accuracy="predictor:<id>"`` predicts ``accuracy`` from the candidate's
 architecture (plus ``accuracy_std``, its predictive standard deviation, when the predictor has
 uncertainty); ``latency="predictor:<id>"`` replaces ``latency_ms`` (the other cost metrics
-still come from ``cost``; the predictor knows one device and ignores the accelerator). Their
+still come from ``cost``; the predictor knows one device and ignores the accelerator; with a
+``measured:`` cost the network is then not timed at all, since latency is all it measures). Their
 fidelity is below 1: the predictor's held-out Spearman clipped to [0.01, 0.99], or 0.5 without
 scores (:attr:`cosearch.predictors.persist.StoredPredictor.fidelity`). Predictors load from
 ``store`` (given to the Evaluator or set as its ``store`` attribute) on first use.
@@ -225,7 +226,8 @@ class Evaluator:
     def metric_names(self) -> list[str]:
         names = ["accuracy"] if self._accuracy_table or self._accuracy_predictor else []
         if self.measured:
-            return names + ["latency_ms", "latency_spread_ms", "macs"]
+            timed = self._latency_predictor is None and self._latency_device is None
+            return names + ["latency_ms"] + (["latency_spread_ms"] if timed else []) + ["macs"]
         return names + list(Cost.METRICS) + ["macs"]
 
     def layers(self, arch: Architecture) -> list[Layer]:
@@ -277,13 +279,17 @@ class Evaluator:
         layers = self.layers(arch)
         macs = float(sum(layer.macs for layer in layers))
         if self.measured:
-            m = self.cost_model.measure(arch.onnx(), acc)
-            seconds = time.perf_counter() - t0
-            src = self.cost_model.source
-            out.setdefault("latency_ms", Measurement(m.latency_ms, src, 1.0, seconds))
-            out.setdefault("latency_spread_ms", Measurement(m.iqr_ms, src, 1.0, 0.0))
+            # a measured device gives latency only: when a predictor, a table or the strategy
+            # already gave it, timing the network again would cost seconds and add nothing
+            if "latency_ms" not in out:
+                m = self.cost_model.measure(arch.onnx(), acc)
+                seconds = time.perf_counter() - t0
+                src = self.cost_model.source
+                out["latency_ms"] = Measurement(m.latency_ms, src, 1.0, seconds)
+                out.setdefault("latency_spread_ms", Measurement(m.iqr_ms, src, 1.0, 0.0))
             out.setdefault("macs", Measurement(macs, "analytical:onnx", 1.0, 0.0))
-            cost = Cost(0.0, 0.0, m.latency_ms, 0.0, 0.0, 0.0, 0.0, 0.0, int(macs))
+            latency = out["latency_ms"].value
+            cost = Cost(0.0, 0.0, latency, 0.0, 0.0, 0.0, 0.0, 0.0, int(macs))
             return Evaluation(Metrics(out), cost)
         if self.cost_cache is not None:
             cost = self.cost_cache.evaluate(self.cost_model, layers, acc)

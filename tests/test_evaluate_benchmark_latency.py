@@ -53,6 +53,28 @@ def test_latency_comes_from_the_device_table(device, expected):
     assert plain["latency_ms"].value != pytest.approx(expected)
 
 
+def test_measured_device_is_not_timed_when_latency_comes_from_elsewhere(monkeypatch):
+    """On the device space latency is all a measured cost gives: with latency from a table
+    (or a predictor) the network must not be timed too; each timing costs seconds."""
+    hw = cosearch.get_hardware_space("device", device="cpu")
+    net = cosearch.get_space("nb201")
+    ev = Evaluator(net, hw, accuracy=None, cost="measured:cpu", latency="benchmark:nb201/pixel3")
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("the network was timed although latency came from the table")
+
+    monkeypatch.setattr(ev.cost_model, "measure", no_timing)
+    assert ev.metric_names() == ["latency_ms", "macs"]
+    arch = net.build(net.from_string(ARCH_1))
+    out = ev.evaluate(arch, hw.default())
+    assert out.metrics["latency_ms"].value == pytest.approx(17.2381)
+    assert out.metrics["latency_ms"].source == "benchmark:nb201/pixel3"
+    assert "latency_spread_ms" not in out.metrics and out.metrics["macs"].value > 0
+    assert out.cost.latency_ms == pytest.approx(17.2381)
+    timed = Evaluator(net, hw, accuracy=None, cost="measured:cpu")
+    assert timed.metric_names() == ["latency_ms", "latency_spread_ms", "macs"]
+
+
 @pytest.mark.parametrize(
     "source",
     ["benchmark:nb201/edgegpu", "benchmark:nb201", "benchmark:pixel3", "benchmark:darts/pixel3"],
