@@ -78,15 +78,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{cfg.strategy}, {before}/{target} trials complete, store {campaign.store.display_url}",
         file=sys.stderr,
     )
-    if cfg.screen is not None and not args.no_screen:
+    try:
+        if cfg.screen is not None and not args.no_screen:
+            print(
+                f"screening {cfg.screen.candidates} candidates per round with "
+                f"{_sources(cfg.screen)}, promoting {cfg.screen.promote} per round",
+                file=sys.stderr,
+            )
+            summary = campaign.run_screened(target, progress=not args.no_progress)
+        else:
+            summary = campaign.run(target, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        flags = (["--trials", str(args.trials)] if args.trials else []) + (
+            ["--no-screen"] if args.no_screen else []
+        )
+        again = _command_for(campaign, "run", str(args.config), *flags)
         print(
-            f"screening {cfg.screen.candidates} candidates per round with {_sources(cfg.screen)}, "
-            f"promoting {cfg.screen.promote} per round",
+            f"interrupted: {campaign.count()}/{target} trials complete and stored; "
+            f"`{again}` resumes the campaign",
             file=sys.stderr,
         )
-        summary = campaign.run_screened(target, progress=not args.no_progress)
-    else:
-        summary = campaign.run(target, progress=not args.no_progress)
+        return 130
     if summary.interrupted_marked:
         print(
             f"marked {summary.interrupted_marked} interrupted trial(s) of dead workers as FAIL",
@@ -126,6 +138,17 @@ def _run_one_shot(campaign: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_for(campaign: Any, *words: str) -> str:
+    """``cosearch WORDS`` as a shell line, with ``--storage`` when the campaign's store is not
+    the default one (its password hidden)."""
+    from cosearch.store import default_storage_url
+
+    cmd = ["cosearch", *words]
+    if campaign.store.url != default_storage_url():
+        cmd += ["--storage", campaign.store.display_url]
+    return shlex.join(cmd)
+
+
 def _print_run_front(campaign: Any) -> None:
     cfg = campaign.config
     front = campaign.pareto()
@@ -134,12 +157,7 @@ def _print_run_front(campaign: Any) -> None:
         f"\nPareto front of {cfg.name!r}: {len(front)} trial(s)"
         + (f" meeting {cons}" if cons else "")
     )
-    from cosearch.store import default_storage_url
-
-    cmd = ["cosearch", "pareto", cfg.name, "--format", "csv"]
-    if campaign.store.url != default_storage_url():
-        cmd += ["--storage", campaign.store.display_url]
-    hint = f"`{shlex.join(cmd)}` prints them whole"
+    hint = f"`{_command_for(campaign, 'pareto', cfg.name, '--format', 'csv')}` prints them whole"
     if front:
         cols, rows = front_rows(campaign.study, front)
         _out(format_table(cols, rows, hint=hint))

@@ -302,9 +302,12 @@ class Campaign:
                     time.sleep(self.poll_s)
                     continue
                 assert claim.trial_id is not None
-                heartbeat.begin(claim.trial_id)
                 try:
+                    heartbeat.begin(claim.trial_id)
                     trial = self._run_one(study, claim.trial_id)
+                except (KeyboardInterrupt, SystemExit):
+                    self._fail_if_running(study, claim.trial_id, "interrupted by the user")
+                    raise
                 finally:
                     heartbeat.end(claim.trial_id)
                 if trial.state == TrialState.COMPLETE:
@@ -371,8 +374,11 @@ class Campaign:
         """Suggest (or read back fixed) parameters, evaluate, record, tell. ``given`` holds
         metrics measured by the strategy itself (weight-sharing strategies)."""
         storage = study_storage(study)
-        trial = optuna.Trial(study, trial_id)
+        # the trial's number until optuna.Trial exists: building it runs the sampler's
+        # relative sampling (a learning step for some), which can fail or be interrupted too
+        trial: optuna.Trial | int = storage.get_trial_number_from_id(trial_id)
         try:
+            trial = optuna.Trial(study, trial_id)
             params = {
                 name: _suggest(trial, name, dist) for name, dist in self.distributions.items()
             }
@@ -428,11 +434,18 @@ class Campaign:
             return self._fail(study, trial, trial_id, f"{type(exc).__name__}: {exc}")
 
     def _fail(
-        self, study: optuna.Study, trial: optuna.Trial, trial_id: int, reason: str
+        self, study: optuna.Study, trial: optuna.Trial | int, trial_id: int, reason: str
     ) -> FrozenTrial:
         study_storage(study).set_trial_user_attr(trial_id, "fail_reason", reason[:500])
         self.store.discard_evaluations([trial_id])
         return study.tell(trial, state=TrialState.FAIL)
+
+    def _fail_if_running(self, study: optuna.Study, trial_id: int, reason: str) -> None:
+        """FAIL a claimed trial that an interrupt left RUNNING (outside :meth:`_run_one`'s own
+        handler), so that it is not left for a later start to find stale."""
+        storage = study_storage(study)
+        if storage.get_trial(trial_id).state == TrialState.RUNNING:
+            self._fail(study, storage.get_trial_number_from_id(trial_id), trial_id, reason)
 
     def _arch_string(self, genotype: Mapping[str, Any]) -> str:
         try:

@@ -334,3 +334,46 @@ def test_measured_campaign(tmp_path):
         "json",
     )
     assert json.loads(q.stdout) == [{"source": "measured:onnxruntime-cpu"}]
+
+
+def test_ctrl_c_keeps_the_trials_and_says_how_to_resume(tmp_path):
+    """Ctrl-C in `run`: exit 130, the finished trials stay stored, and the message names the
+    command that resumes the campaign (which then does, from where it stopped)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        'name = "ctrl"\ntrials = 100000\n[space]\nnetwork = "nb201"\nhardware = "systolic"\n'
+        '[objectives]\naccuracy = "maximize"\nlatency_ms = "minimize"\n[evaluate]\n'
+        'accuracy = "benchmark:nb201/cifar10"\n[strategy]\nname = "random"\n'
+    )
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cosearch.cli", "run", str(cfg), "--storage", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # interrupt once some trials are stored
+        time.sleep(1.0)
+        s = run_cli("status", "ctrl", "--storage", url, "--format", "json")
+        if s.returncode == 0 and json.loads(s.stdout)["trials"]["COMPLETE"] >= 3:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("interrupted: ") and "/100000 trials complete and stored" in line
+    assert f"`cosearch run {cfg} --storage {url}` resumes the campaign" in line
+    stored = int(line.split()[1].split("/")[0])
+    assert stored >= 3
+    # the trial cut short is FAIL with its reason, not left RUNNING for a later start to find
+    s = json.loads(run_cli("status", "ctrl", "--storage", url, "--format", "json").stdout)
+    assert s["trials"]["RUNNING"] == 0 and s["trials"]["COMPLETE"] == stored
+    r = run_cli("run", str(cfg), "--storage", url, "--trials", str(stored + 2), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "resuming campaign 'ctrl'" in r.stderr and f"{stored + 2} trials complete" in r.stderr
