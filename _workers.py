@@ -162,6 +162,11 @@ def recover_stale(
         if t.number not in reasons:
             continue
         tid = ids[t.number]
+        # read it again: the list above was read before the liveness check, and a worker that
+        # died in between may have written more parameters (the ones a retry needs) meanwhile
+        t = storage.get_trial(tid)
+        if t.state != TrialState.RUNNING:
+            continue
         storage.set_trial_user_attr(tid, "fail_reason", reasons[t.number])
         if not storage.set_trial_state_values(tid, TrialState.FAIL):
             continue

@@ -208,6 +208,43 @@ def test_running_trial_of_dead_worker_is_marked_and_not_counted(make_config, db_
     assert retried[0].params == t.params
 
 
+def test_retry_keeps_parameters_written_after_the_stale_list_was_read(
+    make_config, db_url, monkeypatch
+):
+    """A worker that dies after the recovering worker listed the RUNNING trials but before its
+    liveness check may have written parameters meanwhile; the retry must run with them (it
+    used to be queued from the stale list's empty parameters, i.e. not at all)."""
+    import socket
+
+    from cosearch import _workers
+    from cosearch.campaign import _suggest
+
+    cfg = load_config(make_config(trials=4))
+    c = Campaign.from_config(cfg, storage=db_url)
+    c.run(1)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    claim = _workers.claim_trial(c.study, c.store, 10, f"{socket.gethostname()}:{dead.pid}")
+    written = {}
+    real = _workers._stale_reasons
+
+    def params_land_during_the_check(store, running, ids, grace_s):
+        assert [t.params for t in running] == [{}]  # listed before the parameters were written
+        trial = optuna.Trial(c.study, claim.trial_id)
+        for n, d in c.distributions.items():
+            written[n] = _suggest(trial, n, d)
+        return real(store, running, ids, grace_s)
+
+    monkeypatch.setattr(_workers, "_stale_reasons", params_land_during_the_check)
+    assert c.mark_interrupted() == 1
+    monkeypatch.undo()
+    retry = [t for t in c.study.trials if t.user_attrs.get("retry_of") == 1]
+    assert len(retry) == 1 and retry[0].state == TrialState.WAITING
+    assert c.run().completed == 4
+    done = [t for t in c.study.trials if t.user_attrs.get("retry_of") == 1]
+    assert done[0].state == TrialState.COMPLETE and done[0].params == written
+
+
 def test_stale_heartbeat_from_another_host_is_recovered(make_config, db_url):
     """A worker on another machine that stopped beating is recovered after the grace."""
     from cosearch._workers import claim_trial
