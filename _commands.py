@@ -211,7 +211,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
         store.require_campaign(args.name)  # raises with the list of campaigns
         raise AssertionError("unreachable")
     target = args.trials or campaign.config.trials
-    summary = campaign.run(target, progress=args.progress)
+    try:
+        summary = campaign.run(target, progress=args.progress)
+    except KeyboardInterrupt:
+        flags = ["--trials", str(args.trials)] if args.trials else []
+        again = _command_for(campaign, "worker", args.name, *flags)
+        print(
+            f"interrupted: campaign at {campaign.count()}/{target} trials complete; other "
+            f"workers go on, and `{again}` joins again",
+            file=sys.stderr,
+        )
+        return 130
     print(
         f"worker done: {summary.ran} trials completed here, {summary.failed} failed, "
         f"{summary.interrupted_marked} stale recovered; campaign at "
