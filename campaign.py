@@ -305,8 +305,8 @@ class Campaign:
                 try:
                     heartbeat.begin(claim.trial_id)
                     trial = self._run_one(study, claim.trial_id)
-                except (KeyboardInterrupt, SystemExit):
-                    self._fail_if_running(study, claim.trial_id, "interrupted by the user")
+                except (KeyboardInterrupt, SystemExit):  # not left RUNNING for a later start
+                    self._fail(study, None, claim.trial_id, "interrupted by the user")
                     raise
                 finally:
                     heartbeat.end(claim.trial_id)
@@ -374,9 +374,9 @@ class Campaign:
         """Suggest (or read back fixed) parameters, evaluate, record, tell. ``given`` holds
         metrics measured by the strategy itself (weight-sharing strategies)."""
         storage = study_storage(study)
-        # the trial's number until optuna.Trial exists: building it runs the sampler's
-        # relative sampling (a learning step for some), which can fail or be interrupted too
-        trial: optuna.Trial | int = storage.get_trial_number_from_id(trial_id)
+        # None until optuna.Trial exists: building it runs the sampler's before_trial (where
+        # marl learns from the finished trials), which can fail or be interrupted too
+        trial: optuna.Trial | None = None
         try:
             trial = optuna.Trial(study, trial_id)
             params = {
@@ -434,18 +434,18 @@ class Campaign:
             return self._fail(study, trial, trial_id, f"{type(exc).__name__}: {exc}")
 
     def _fail(
-        self, study: optuna.Study, trial: optuna.Trial | int, trial_id: int, reason: str
+        self, study: optuna.Study, trial: optuna.Trial | None, trial_id: int, reason: str
     ) -> FrozenTrial:
-        study_storage(study).set_trial_user_attr(trial_id, "fail_reason", reason[:500])
-        self.store.discard_evaluations([trial_id])
-        return study.tell(trial, state=TrialState.FAIL)
-
-    def _fail_if_running(self, study: optuna.Study, trial_id: int, reason: str) -> None:
-        """FAIL a claimed trial that an interrupt left RUNNING (outside :meth:`_run_one`'s own
-        handler), so that it is not left for a later start to find stale."""
+        """Tell the trial FAIL with ``reason`` and drop its cosearch rows; a trial already
+        finished (Ctrl-C landing just after its tell) stays as it was told. ``trial`` is None
+        when the interrupt came before optuna.Trial existed."""
         storage = study_storage(study)
-        if storage.get_trial(trial_id).state == TrialState.RUNNING:
-            self._fail(study, storage.get_trial_number_from_id(trial_id), trial_id, reason)
+        frozen = storage.get_trial(trial_id)
+        if frozen.state.is_finished():
+            return frozen
+        storage.set_trial_user_attr(trial_id, "fail_reason", reason[:500])
+        self.store.discard_evaluations([trial_id])
+        return study.tell(trial if trial is not None else frozen.number, state=TrialState.FAIL)
 
     def _arch_string(self, genotype: Mapping[str, Any]) -> str:
         try:

@@ -280,7 +280,7 @@ class Evaluator:
         macs = float(sum(layer.macs for layer in layers))
         if self.measured:
             # a measured device gives latency only: when a predictor, a table or the strategy
-            # already gave it, timing the network again would cost seconds and add nothing
+            # already gave it, timing the network as well would cost time and add nothing
             if "latency_ms" not in out:
                 m = self.cost_model.measure(arch.onnx(), acc)
                 seconds = time.perf_counter() - t0

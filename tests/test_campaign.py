@@ -245,6 +245,63 @@ def test_retry_keeps_parameters_written_after_the_stale_list_was_read(
     assert done[0].state == TrialState.COMPLETE and done[0].params == written
 
 
+@pytest.mark.parametrize("error", [RuntimeError("sampler broke"), KeyboardInterrupt()])
+def test_sampler_failure_or_interrupt_fails_the_trial_not_leaves_it_running(
+    make_config, db_url, error, monkeypatch
+):
+    """Building optuna.Trial runs the sampler's ``before_trial`` (where ``marl`` learns from
+    the finished trials). An error there fails that trial and the run goes on; Ctrl-C there
+    fails it and stops. Either way no trial is left RUNNING for a later start to find stale."""
+    c = Campaign.from_config(load_config(make_config(trials=4)), storage=db_url)
+    c.run(1)
+    cls = type(c.strategy.sampler(seed=0))  # each run builds its own sampler: patch the class
+    real = cls.before_trial
+    calls = {"n": 0}
+
+    def once(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise error
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "before_trial", once)
+    if isinstance(error, KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt):
+            c.run(4)
+        assert calls["n"] == 1
+        assert c.count() == 1
+    else:
+        assert c.run(4).completed == 4
+    states = [t.state for t in c.study.trials]
+    assert TrialState.RUNNING not in states and states.count(TrialState.FAIL) == 1
+    failed = [t for t in c.study.trials if t.state == TrialState.FAIL][0]
+    reason = "interrupted by the user" if isinstance(error, KeyboardInterrupt) else "sampler broke"
+    assert reason in failed.user_attrs["fail_reason"]
+
+
+def test_ctrl_c_just_after_tell_keeps_the_complete_trial(make_config, db_url, monkeypatch):
+    """Ctrl-C arriving after a trial was told COMPLETE must surface as the interrupt, and the
+    trial must stay COMPLETE with its measurements (the handler used to try to fail it and
+    raised UpdateFinishedTrialError instead)."""
+    c = Campaign.from_config(load_config(make_config(trials=4)), storage=db_url)
+    c.run(1)
+    real = optuna.Study.tell
+
+    def tell_then_interrupt(self, *args, **kwargs):
+        frozen = real(self, *args, **kwargs)
+        if frozen.state == TrialState.COMPLETE:
+            raise KeyboardInterrupt
+        return frozen
+
+    monkeypatch.setattr(optuna.Study, "tell", tell_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        c.run(4)
+    monkeypatch.undo()
+    states = [t.state for t in c.study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.COMPLETE] and c.count() == 2
+    assert c.store.evaluation(c.study.trials[1]._trial_id) is not None
+
+
 def test_stale_heartbeat_from_another_host_is_recovered(make_config, db_url):
     """A worker on another machine that stopped beating is recovered after the grace."""
     from cosearch._workers import claim_trial
