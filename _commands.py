@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -563,8 +564,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 # -- registries -----------------------------------------------------------------------------
 def _summary(doc: str | None) -> str:
-    """A docstring's first paragraph on one line (a listing's "about" column)."""
-    return " ".join((doc or "").strip().split("\n\n")[0].split())
+    """A docstring's first paragraph on one line (a listing's "about" column), with
+    reStructuredText literals and Sphinx roles (``:mod:`x```) as plain backquotes."""
+    text = " ".join((doc or "").strip().split("\n\n")[0].split()).replace("``", "`")
+    return re.sub(r":[a-z]+:`", "`", text)
 
 
 def _listing(rows: list[dict[str, Any]], fmt: str) -> int:
@@ -583,6 +586,8 @@ def cmd_spaces(args: argparse.Namespace) -> int:
         list_spaces,
     )
 
+    if args.name is not None:
+        return _space_parameters(args.name, args.format)
     rows = []
     for name in list_spaces():
         s = get_space(name)
@@ -607,6 +612,54 @@ def cmd_spaces(args: argparse.Namespace) -> int:
             }
         )
     return _listing(rows, args.format)
+
+
+def _space_parameters(name: str, fmt: str) -> int:
+    """``cosearch spaces NAME``: what the space is and every parameter a campaign can search."""
+    from cosearch.errors import UnknownNameError
+    from cosearch.hwmodels import default_cost_model
+    from cosearch.spaces import get_hardware_space, get_space, list_hardware_spaces, list_spaces
+
+    space: Any
+    if name in list_spaces():
+        space = get_space(name)
+        kind, extra = "network", {"options": space.options}
+        where = ""
+    elif name in list_hardware_spaces():
+        space = get_hardware_space(name)
+        kind, extra = "hardware", {"cost_model": default_cost_model(name)}
+        where = " (a campaign narrows or widens a range in [space.hw], within its limits)"
+    else:
+        raise UnknownNameError(
+            f"unknown space {name!r}; network spaces: {', '.join(list_spaces())}; "
+            f"hardware spaces: {', '.join(list_hardware_spaces())}"
+        )
+    params = [
+        {
+            "parameter": f"{space.prefix}.{p.name}",
+            "kind": p.kind,
+            "search range": p.range_text(),
+            # a network space's parameters have no wider limits to open a range to
+            **({"limits": p.limits_text()} if kind == "hardware" else {}),
+            "meaning": p.help,
+        }
+        for p in space.params.values()
+    ]
+    if fmt == "json":
+        about = {"kind": kind, "name": name, "summary": _summary(type(space).__doc__), **extra}
+        _out(json.dumps({**about, "parameters": params}, indent=2, default=str))
+        return 0
+    lines = [f"{kind} space {name}: {_summary(type(space).__doc__)}"]
+    if kind == "network":
+        opts = json.dumps(space.options) if space.options else "none"
+        lines.append(f"options (a campaign sets them in [space.net]): {opts}")
+    else:
+        lines.append(f"priced by default with the {extra['cost_model']} cost model")
+    lines.append(f"{len(params)} parameters{where}:" if params else "no parameters")
+    _out("\n".join(lines))
+    if params:
+        _out(format_table(list(params[0]), params, max_width=90, hint=WHOLE_JSON))
+    return 0
 
 
 def cmd_strategies(args: argparse.Namespace) -> int:

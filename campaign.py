@@ -125,6 +125,13 @@ class Campaign:
         self._known_archs: set[str] = set()
         self._screener: Screener | None = None
 
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"<Campaign {c.name!r}: {c.network} x {c.hardware}, strategy {c.strategy}, "
+            f"{c.trials} trials, storage {self.store.display_url}>"
+        )
+
     # -- construction -----------------------------------------------------------------------
     @classmethod
     def from_config(

@@ -198,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     for what in ("spaces", "strategies", "hwmodels"):
         p = sub.add_parser(what, help=f"list the registered {what}")
+        if what == "spaces":
+            p.add_argument(
+                "name",
+                nargs="?",
+                default=None,
+                help="one space: its parameters with search ranges, limits and meaning",
+            )
         p.add_argument("--format", choices=("table", "json"), default="table")
     return parser
 

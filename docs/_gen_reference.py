@@ -274,14 +274,6 @@ def _spaces_section() -> list[str]:
     return out
 
 
-def _range(p: Any) -> tuple[str, str]:
-    if p.kind == "categorical":
-        return _toml(list(p.choices)), _toml(list(p.allowed))
-    scale = ", log" if p.log else ""
-    step = f", step {p.step}" if p.step else ""
-    return f"[{p.low}, {p.high}]{step}{scale}", f"[{p.min_value}, {p.max_value}]"
-
-
 def _hardware_section() -> list[str]:
     from cosearch.hwmodels import default_cost_model
     from cosearch.spaces import get_hardware_space, list_hardware_spaces
@@ -300,8 +292,7 @@ def _hardware_section() -> list[str]:
         out += [f"Priced by default with the `{default_cost_model(name)}` cost model.", ""]
         rows = []
         for p in hw.params.values():
-            search, limits = _range(p)
-            rows.append([f"`{p.name}`", p.kind, search, limits, p.help])
+            rows.append([f"`{p.name}`", p.kind, p.range_text(), p.limits_text(), p.help])
         if rows:
             out += _table(["parameter", "kind", "default search range", "limits", "meaning"], rows)
     return out

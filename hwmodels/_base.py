@@ -257,6 +257,15 @@ class Cost:
             violations=tuple(dict.fromkeys(self.violations + other.violations)),
         )
 
+    def __repr__(self) -> str:
+        # the per-layer tuple runs to tens of kilobytes: count it, `per_layer` prints it whole
+        shown = ", ".join(
+            f"{m}={getattr(self, m):.4g}"
+            for m in ("latency_ms", "energy_mj", "area_mm2", "utilization")
+        )
+        broken = f", violations={self.violations!r}" if self.violations else ""
+        return f"Cost({shown}, macs={self.macs}, layers={len(self.per_layer)}{broken})"
+
     def as_dict(self, *, layers: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             **self.metrics(),
@@ -294,6 +303,9 @@ class CostModel(ABC):
     def source(self) -> str:
         """Provenance string recorded with every metric, e.g. ``analytical:systolic/v1``."""
         return f"analytical:{self.name}/{self.version}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.source}>"
 
     @abstractmethod
     def layer_cost(self, layer: Layer, acc: Accelerator) -> LayerCost: ...

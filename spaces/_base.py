@@ -162,6 +162,15 @@ class NetworkSpace(_ParamSpace):
             f"network space {self.name!r} has no benchmark table {table!r}", key="accuracy"
         )
 
+    def __repr__(self) -> str:
+        # scikit-learn's convention: only the options that differ from the defaults
+        try:
+            defaults = type(self)().options
+        except Exception:  # noqa: BLE001 - a space whose options have no defaults shows them all
+            defaults = {}
+        changed = {k: v for k, v in self.options.items() if k not in defaults or defaults[k] != v}
+        return f"{type(self).__name__}({_kwargs(changed)})"
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -181,6 +190,11 @@ class HardwareSpace(_ParamSpace):
 
     def __init__(self, **ranges: Any) -> None:
         self.params = apply_overrides(self.default_params(), ranges, f"hw:{self.name}")
+        #: the range overrides this space was built with
+        self.ranges = dict(ranges)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({_kwargs(self.ranges)})"
 
     @classmethod
     @abstractmethod
@@ -201,6 +215,10 @@ class HardwareSpace(_ParamSpace):
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "parameters": len(self.params), "size": self.size}
+
+
+def _kwargs(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in values.items())
 
 
 _spaces: Registry[NetworkSpace] = Registry("network space")

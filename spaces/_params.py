@@ -8,6 +8,7 @@ parameter, the value and the rule.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -105,6 +106,19 @@ class Param:
             return 1 if self.low == self.high else math.inf
         assert self.low is not None and self.high is not None
         return (int(self.high) - int(self.low)) // (self.step or 1) + 1
+
+    def range_text(self) -> str:
+        """The search range as a campaign file writes it: ``[4, 64], step 4``, ``["ws", "os"]``."""
+        if self.kind == "categorical":
+            return _literal(self.choices)
+        step = f", step {self.step}" if self.step else ""
+        return f"[{self.low}, {self.high}]{step}" + (", log" if self.log else "")
+
+    def limits_text(self) -> str:
+        """What the template accepts: the hard limits, or every allowed choice."""
+        if self.kind == "categorical":
+            return _literal(self.allowed)
+        return f"[{self.min_value}, {self.max_value}]"
 
     def distribution(self) -> BaseDistribution:
         if self.kind == "categorical":
@@ -345,3 +359,14 @@ def validate_params(
     if missing:
         raise ConfigError(f"{owner} needs {prefix}.{missing[0]}", key=f"{prefix}.{missing[0]}")
     return {k: params[k].check(mine[k], owner=owner) for k in params}
+
+
+def _literal(value: Any) -> str:
+    """``value`` written as in a campaign TOML file (strings quoted, booleans lower case)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)

@@ -12,7 +12,7 @@ from cosearch.hwmodels._base import Accelerator
 from cosearch.hwmodels.heterogeneous import MAX_SUBS, SUB_DATAFLOWS, sub_params
 from cosearch.hwmodels.measured import DEFAULT_DEVICE, canonical_device
 from cosearch.hwmodels.roofline import DEFAULTS as ROOFLINE_DEFAULTS
-from cosearch.spaces._base import HardwareSpace, register_hardware_space
+from cosearch.spaces._base import HardwareSpace, _kwargs, register_hardware_space
 from cosearch.spaces._params import Param
 
 __all__ = [
@@ -308,6 +308,10 @@ class DeviceSpace(HardwareSpace):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "device": self.device_name}
+
+    def __repr__(self) -> str:
+        ranges = _kwargs(self.ranges)
+        return f"{type(self).__name__}({self.device_name!r}{', ' if ranges else ''}{ranges})"
 
 
 @register_hardware_space("roofline")

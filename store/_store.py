@@ -132,6 +132,9 @@ class Store:
             conn.commit()
         return _Tx(conn)
 
+    def __repr__(self) -> str:
+        return f"Store({self.display_url!r})"
+
     def close(self) -> None:
         self.optuna_storage.remove_session()
         self.engine.dispose()

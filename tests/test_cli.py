@@ -160,6 +160,29 @@ def test_listings():
         assert r.returncode == 0 and needle in r.stdout
 
 
+def test_spaces_name_lists_the_parameters_a_campaign_can_search():
+    r = run_cli("spaces", "systolic")
+    assert r.returncode == 0, r.stderr
+    assert "priced by default with the systolic cost model" in r.stdout
+    row = next(line for line in r.stdout.splitlines() if line.startswith("hw.pe_rows "))
+    assert "[4, 64], step 4" in row and "[1, 1024]" in row and "PE array rows" in row
+
+    r = run_cli("spaces", "nb201", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["kind"] == "network" and info["options"]["channels"] == 16
+    names = [p["parameter"] for p in info["parameters"]]
+    assert names == [
+        f"net.{e}" for e in ("edge_1_0", "edge_2_0", "edge_2_1", "edge_3_0", "edge_3_1", "edge_3_2")
+    ]
+    assert '"nor_conv_3x3"' in info["parameters"][0]["search range"]
+
+    r = run_cli("spaces", "sytolic")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "unknown space 'sytolic'" in r.stderr
+    assert "systolic" in r.stderr  # the valid names are listed
+
+
 def test_dashboard_serves_the_store(campaign_db):
     import socket
     import subprocess

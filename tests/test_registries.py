@@ -51,3 +51,23 @@ def test_unknown_names_list_the_valid_ones():
         cosearch.get_cost_model("nope")
     with pytest.raises(UnknownNameError, match="nsga2"):
         cosearch.get_strategy("nope")
+
+
+def test_reprs_are_short_and_say_what_the_object_is(tmp_path):
+    """What a user sees when a REPL or notebook prints the core objects."""
+    space = cosearch.get_space("nb201", channels=8)
+    assert repr(space) == "NB201Space(channels=8)"  # only what differs from the defaults
+    assert repr(cosearch.get_space("nb201")) == "NB201Space()"
+    hw = cosearch.get_hardware_space("systolic", pe_rows=[8, 32])
+    assert repr(hw) == "SystolicSpace(pe_rows=[8, 32])"
+    model = cosearch.get_cost_model("systolic")
+    assert repr(model) == "<SystolicCostModel analytical:systolic/v1>"
+    arch = space.build(space.sample(np.random.default_rng(0)))
+    cost = model.evaluate(extract_layers(arch.onnx()), hw.default())
+    text = repr(cost)
+    # one line naming the headline metrics and the layer count, not every layer's costs
+    assert len(text) < 200 and "\n" not in text
+    assert f"layers={len(cost.per_layer)}" in text and f"macs={cost.macs}" in text
+    assert f"latency_ms={cost.latency_ms:.4g}" in text
+    store = cosearch.open_store(f"sqlite:///{tmp_path / 'r.db'}")
+    assert repr(store) == f"Store('sqlite:///{tmp_path / 'r.db'}')"
