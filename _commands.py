@@ -122,7 +122,17 @@ def _run_one_shot(campaign: Any, args: argparse.Namespace) -> int:
     """``cosearch run --screen N`` and/or ``--promote K``: exactly that, then the front."""
     progress = not args.no_progress
     if args.screen is not None:
-        s = campaign.screen(args.screen, progress=progress)
+        before = campaign.screener.count()
+        try:
+            s = campaign.screen(args.screen, progress=progress)
+        except KeyboardInterrupt:
+            done = campaign.screener.count()
+            print(
+                f"interrupted: {done - before} candidates screened and stored "
+                f"({done} screened in all); the next --screen adds to them",
+                file=sys.stderr,
+            )
+            return 130
         print(
             f"screened {s.screened} candidates ({s.failed} failed) in {s.seconds:.1f} s "
             f"({s.screened / max(s.seconds, 1e-9):.0f}/s); {s.total} screened in all",

@@ -41,6 +41,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from cosearch._pareto import promotion_order
+from cosearch._workers import INTERRUPTED
 from cosearch.errors import ConfigError, CosearchError
 from cosearch.evaluate import Evaluator, Measurement
 from cosearch.store._optuna_compat import create_running_trial, study_storage
@@ -230,6 +231,11 @@ class Screener:
                 if bar is not None:
                     bar.update(1)
             writer.flush()
+        except KeyboardInterrupt:
+            # keep what was scored before the Ctrl-C; the write is one transaction, so a
+            # second Ctrl-C during it leaves the study as it was, never half a batch
+            writer.flush()
+            raise
         finally:
             if bar is not None:
                 bar.close()
@@ -281,12 +287,26 @@ class Screener:
         cids, cvals = constraint_values(engine, sid)
         total = dict(zip(cids.tolist(), (sum(max(v, 0.0) for v in vs) for vs in cvals)))
         viol = np.array([total.get(int(t), 0.0) for t in table.trial_ids])
-        promoted = {int(v) for v in user_attr_values(engine, main_id, SCREENED_FROM).values()}
+        taken = param_keys(engine, main_id)
+        # a promotion that never scored its candidate (interrupted by the user, or failed
+        # before its trial had parameters) leaves the candidate available, parameters and all
+        failed = user_attr_values(engine, main_id, SCREENED_FROM, state=TrialState.FAIL)
+        reasons = user_attr_values(engine, main_id, "fail_reason", state=TrialState.FAIL)
+        unscored = {
+            tid
+            for tid in failed
+            if tid not in taken or str(reasons.get(tid, "")).startswith(INTERRUPTED)
+        }
+        promoted = {
+            int(v)
+            for tid, v in user_attr_values(engine, main_id, SCREENED_FROM).items()
+            if tid not in unscored
+        }
         numbers = trial_numbers(engine, sid, table.trial_ids)
         fresh = ~np.isin(numbers, np.fromiter(promoted, dtype=np.int64, count=len(promoted)))
         ids, values, viol = table.trial_ids[fresh], table.values[fresh], viol[fresh]
         available = int(fresh.sum())
-        taken_keys = set(param_keys(engine, main_id).values())
+        taken_keys = {key for tid, key in taken.items() if tid not in unscored}
         chosen: list[int] = []
         # order a margin past k: some candidates repeat parameters already scored
         order = promotion_order(values, self.directions, viol, limit=2 * k + 16)
@@ -339,10 +359,11 @@ class Screener:
                 )
         heartbeat = Heartbeat(c.store, me, c.heartbeat_s)
         bar = _bar(len(created), c.name + " promote", "trial") if progress else None
-        done = failed = 0
+        done = failed = started = 0
         numbers = []
         try:
             for tid in created:
+                started += 1
                 heartbeat.begin(tid)
                 try:
                     trial = c._run_one(study, tid)
@@ -355,6 +376,15 @@ class Screener:
                     failed += 1
                 if bar is not None:
                     bar.update(1)
+        except BaseException:
+            # the round's other trials never started: FAIL them now rather than leave them
+            # RUNNING for a later recovery; having no parameters, their candidates stay
+            # available to the next promotion (see candidates)
+            # the current one too when the Ctrl-C came before _run_one could fail it (a
+            # finished trial is left as it is)
+            for tid in created[max(started - 1, 0) :]:
+                c._fail(study, None, tid, f"{INTERRUPTED} before it started")
+            raise
         finally:
             heartbeat.close()
             if bar is not None:

@@ -33,6 +33,8 @@ from cosearch.store._optuna_compat import create_running_trial, study_storage
 
 __all__ = ["Heartbeat", "Claim", "claim_trial", "recover_stale", "pid_alive"]
 
+#: the start of the fail reason of a trial cut short by Ctrl-C (it measured nothing)
+INTERRUPTED = "interrupted by the user"
 DEFAULT_INTERVAL_S = 10.0
 DEFAULT_GRACE_S = 60.0
 

@@ -28,6 +28,7 @@ from cosearch._report import (
 from cosearch._workers import (
     DEFAULT_GRACE_S,
     DEFAULT_INTERVAL_S,
+    INTERRUPTED,
     Heartbeat,
     claim_trial,
     recover_stale,
@@ -435,7 +436,7 @@ class Campaign:
             self._fail(study, trial, trial_id, "bad input")
             raise
         except (KeyboardInterrupt, SystemExit):
-            self._fail(study, trial, trial_id, "interrupted by the user")
+            self._fail(study, trial, trial_id, INTERRUPTED)
             raise
         except Exception as exc:  # a failing candidate must not end the campaign
             return self._fail(study, trial, trial_id, f"{type(exc).__name__}: {exc}")

@@ -534,9 +534,11 @@ def constraint_values(engine: sa.Engine, study_id: int) -> tuple[np.ndarray, lis
     return np.asarray(ids, dtype=np.int64), out
 
 
-def user_attr_values(engine: sa.Engine, study_id: int, key: str) -> dict[int, Any]:
-    """``{trial_id: value}`` of user attribute ``key`` over the trials of ``study_id`` (any
-    state)."""
+def user_attr_values(
+    engine: sa.Engine, study_id: int, key: str, *, state: TrialState | None = None
+) -> dict[int, Any]:
+    """``{trial_id: value}`` of user attribute ``key`` over the trials of ``study_id`` (in
+    ``state``, or any state)."""
     ot = optuna_tables()
     t, tu = ot.trials, ot.trial_user_attributes
     q = (
@@ -544,6 +546,8 @@ def user_attr_values(engine: sa.Engine, study_id: int, key: str) -> dict[int, An
         .select_from(t.join(tu, tu.c.trial_id == t.c.trial_id))
         .where(t.c.study_id == study_id, tu.c.key == key)
     )
+    if state is not None:
+        q = q.where(t.c.state == state)
     with engine.connect() as conn:
         return {int(tid): json.loads(text) for tid, text in conn.execute(q)}
 

@@ -194,3 +194,50 @@ def test_promotion_order_puts_feasible_fronts_first():
     # rank 0: rows 0, 1, 2 (extremes 0 and 2 before the middle one); rank 1: row 3; then
     # the infeasible rows by violation, although row 4 dominates everything
     assert order[:2] in ([0, 2], [2, 0]) and order[2:] == [1, 3, 5, 4]
+
+
+def test_ctrl_c_keeps_what_was_screened_and_frees_unscored_promotions(tmp_path, monkeypatch):
+    cfg = tmp_path / "int.toml"
+    cfg.write_text(_toml(name="intr"))
+    c = Campaign.from_toml(cfg, storage=f"sqlite:///{tmp_path / 'i.db'}")
+    screener = c.screener
+    real_record = screener._record
+    calls = {"n": 0}
+
+    def record_then_ctrl_c(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 40:
+            raise KeyboardInterrupt
+        return real_record(*args, **kwargs)
+
+    # 39 candidates scored, all inside one unwritten batch of 64 when Ctrl-C comes
+    monkeypatch.setattr(screener, "_record", record_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        c.screen(100, batch_size=64)
+    assert screener.count() == 39
+    monkeypatch.undo()
+
+    # Ctrl-C while the second of four promoted candidates is being measured
+    real_evaluate = c.evaluator.evaluate
+    calls["n"] = 0
+
+    def evaluate_then_ctrl_c(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    first, _ = screener.candidates(4)
+    monkeypatch.setattr(c.evaluator, "evaluate", evaluate_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        c.promote(4)
+    monkeypatch.undo()
+    states = [t.state for t in c.study.get_trials(deepcopy=False)]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 1
+    assert states.count(optuna.trial.TrialState.FAIL) == 3  # none left RUNNING
+    # only the measured one counts as promoted: the three that measured nothing come back
+    again, available = screener.candidates(39)
+    assert available == 38
+    assert {t.number for t in first[1:]} <= {t.number for t in again}
+    p = c.promote(3)
+    assert p.promoted == 3 and c.count() == 4
