@@ -139,7 +139,16 @@ def _run_one_shot(campaign: Any, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.promote is not None:
-        p = campaign.promote(args.promote, progress=progress)
+        try:
+            p = campaign.promote(args.promote, progress=progress)
+        except KeyboardInterrupt:
+            again = _command_for(campaign, "run", str(args.config))
+            print(
+                "interrupted: the promoted candidates not measured yet stay queued; "
+                f"`{again}` measures them first",
+                file=sys.stderr,
+            )
+            return 130
         print(
             f"promoted {p.promoted} candidates ({p.failed} failed) in {p.seconds:.1f} s; "
             f"{p.available} screened candidates never promoted",
@@ -223,9 +232,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise AssertionError("unreachable")
     target = args.trials or campaign.config.trials
     try:
-        summary = campaign.run(target, progress=args.progress)
+        if campaign.config.screen is not None and not args.no_screen:
+            summary = campaign.run_screened(target, progress=args.progress)
+        else:
+            summary = campaign.run(target, progress=args.progress)
     except KeyboardInterrupt:
-        flags = ["--trials", str(args.trials)] if args.trials else []
+        flags = (["--trials", str(args.trials)] if args.trials else []) + (
+            ["--no-screen"] if args.no_screen else []
+        )
         again = _command_for(campaign, "worker", args.name, *flags)
         print(
             f"interrupted: campaign at {campaign.count()}/{target} trials complete; other "
@@ -258,6 +272,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "campaign": i["name"],
             "complete": i["trials"]["COMPLETE"],
             "running": i["trials"]["RUNNING"],
+            "queued": i["trials"]["WAITING"],
             "failed": i["trials"]["FAIL"],
             "pruned": i["trials"]["PRUNED"],
             "feasible": i["feasible"],

@@ -41,10 +41,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from cosearch._pareto import promotion_order
-from cosearch._workers import INTERRUPTED
+from cosearch._workers import SCREENED_FROM
 from cosearch.errors import ConfigError, CosearchError
 from cosearch.evaluate import Evaluator, Measurement
-from cosearch.store._optuna_compat import create_running_trial, study_storage
+from cosearch.store._optuna_compat import create_waiting_trial, study_storage
 from cosearch.store.batch import BatchWriter, evaluation_record
 from cosearch.store.queries import (
     constraint_values,
@@ -70,9 +70,6 @@ __all__ = [
 ]
 
 SCREEN_SUFFIX = ":screen"
-
-#: user attribute of promoted trials: the number of the screen trial they came from
-SCREENED_FROM = "screened_from"
 
 
 def screen_study_name(campaign: str) -> str:
@@ -205,8 +202,7 @@ class Screener:
         c = self.campaign
         study = self.study
         before = self.count()
-        seed = np.random.SeedSequence([c.config.seed, 1, before])
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(self._round_seed(before))
         names = c.config.metric_names
         writer = BatchWriter(
             c.store, study, c.campaign_id, batch_size=batch_size or self.config.batch_size
@@ -242,6 +238,26 @@ class Screener:
         if screened == 0 and failed:
             raise CosearchError(f"all {failed} screened candidates failed to evaluate")
         return ScreenSummary(screened, failed, before + screened, time.perf_counter() - t0)
+
+    def _round_seed(self, before: int) -> np.random.SeedSequence:
+        """A screening round's seed: the campaign seed and the number of candidates screened
+        before it, so a resumed campaign continues the sequence. A round that starts from a
+        count another round already started from (a second worker at the same moment, or a
+        round that scored nothing) also gets that round's ordinal, so it draws other
+        candidates."""
+        from cosearch.store._locks import store_lock
+
+        c = self.campaign
+        storage = study_storage(self.study)
+        sid = storage.get_study_id_from_name(self.study.study_name)
+        key = "cosearch.screen_rounds"
+        with store_lock(c.store.engine, c.store.url, f"cosearch-claim:{self.study.study_name}"):
+            started = dict(storage.get_study_user_attrs(sid).get(key, {}))
+            again = int(started.get(str(before), 0))
+            started[str(before)] = again + 1
+            recent = sorted(started, key=int)[-32:]  # counts only grow: older ones never recur
+            storage.set_study_user_attr(sid, key, {k: started[k] for k in recent})
+        return np.random.SeedSequence([c.config.seed, 1, before] + ([again] if again else []))
 
     def _record(self, params: dict[str, Any], known: set[str], names: list[str]) -> Any:
         from cosearch.spaces.onnx_io import model_to_bytes, strip_weights
@@ -288,14 +304,14 @@ class Screener:
         total = dict(zip(cids.tolist(), (sum(max(v, 0.0) for v in vs) for vs in cvals)))
         viol = np.array([total.get(int(t), 0.0) for t in table.trial_ids])
         taken = param_keys(engine, main_id)
-        # a promotion that never scored its candidate (interrupted by the user, or failed
-        # before its trial had parameters) leaves the candidate available, parameters and all
+        # a promotion that measured nothing (Ctrl-C, its worker died, or it failed before it
+        # had parameters) leaves the candidate available, parameters and all
         failed = user_attr_values(engine, main_id, SCREENED_FROM, state=TrialState.FAIL)
         reasons = user_attr_values(engine, main_id, "fail_reason", state=TrialState.FAIL)
         unscored = {
             tid
             for tid in failed
-            if tid not in taken or str(reasons.get(tid, "")).startswith(INTERRUPTED)
+            if tid not in taken or str(reasons.get(tid, "")).startswith("interrupted")
         }
         promoted = {
             int(v)
@@ -306,6 +322,8 @@ class Screener:
         fresh = ~np.isin(numbers, np.fromiter(promoted, dtype=np.int64, count=len(promoted)))
         ids, values, viol = table.trial_ids[fresh], table.values[fresh], viol[fresh]
         available = int(fresh.sum())
+        if k <= 0:
+            return [], available
         taken_keys = {key for tid, key in taken.items() if tid not in unscored}
         chosen: list[int] = []
         # order a margin past k: some candidates repeat parameters already scored
@@ -325,50 +343,75 @@ class Screener:
                 break
         return load_trials(engine, chosen), available
 
+    def queue(self, k: int, *, target: int | None = None) -> tuple[list[int], int]:
+        """Queue the ``k`` most promising unpromoted candidates as WAITING trials of the
+        campaign's study, their parameters fixed, under the claim lock (two promoting processes
+        take different ones). With ``target``, no more than it leaves room for beside the
+        COMPLETE, RUNNING and WAITING trials. Returns (their trial ids, candidates left)."""
+        from cosearch.store._locks import store_lock
+        from cosearch.store.queries import state_counts
+
+        c = self.campaign
+        storage = study_storage(c.study)
+        main_id = storage.get_study_id_from_name(c.name)
+        with store_lock(c.store.engine, c.store.url, f"cosearch-claim:{c.name}"):
+            if target is not None:
+                n = state_counts(c.store.engine, main_id)
+                k = min(k, target - n["COMPLETE"] - n["RUNNING"] - n["WAITING"])
+            picked, available = self.candidates(k)
+            queued = [
+                create_waiting_trial(
+                    storage,
+                    main_id,
+                    user_attrs={
+                        SCREENED_FROM: t.number,
+                        "screen_values": dict(zip(self.metric_names, t.values)),
+                    },
+                    # Optuna's enqueue_trial mechanism: suggest_* return these values
+                    fixed_params=t.params,
+                )
+                for t in picked
+            ]
+        return queued, available - len(queued)
+
+    def _claim(self, trial_id: int, worker: str) -> bool:
+        """Start the queued trial ``trial_id`` for ``worker``; False when another process
+        started it first."""
+        from cosearch.store._locks import store_lock
+
+        c = self.campaign
+        storage = study_storage(c.study)
+        with store_lock(c.store.engine, c.store.url, f"cosearch-claim:{c.name}"):
+            if storage.get_trial(trial_id).state != TrialState.WAITING:
+                return False
+            if not storage.set_trial_state_values(trial_id, TrialState.RUNNING):
+                return False
+            storage.set_trial_user_attr(trial_id, "worker", worker)
+            return True
+
     def promote(self, k: int, *, progress: bool = False) -> PromoteSummary:
-        """Score the ``k`` most promising unpromoted screen trials with ``[evaluate]``."""
+        """Queue the ``k`` most promising unpromoted screen trials (:meth:`queue`) and score
+        them with ``[evaluate]``. A Ctrl-C leaves the ones not started queued: ``run``
+        measures queued trials first."""
         from cosearch._workers import Heartbeat
         from cosearch.store import worker_id
-        from cosearch.store._locks import store_lock
 
         if k < 1:
             raise ConfigError(f"the number of candidates to promote must be >= 1; got {k}")
         t0 = time.perf_counter()
         c = self.campaign
         study = c.study
-        storage = study_storage(study)
-        main_id = storage.get_study_id_from_name(c.name)
         me = worker_id()
-        # pick and create under the claim lock: two promoting processes take different ones
-        with store_lock(c.store.engine, c.store.url, f"cosearch-claim:{c.name}"):
-            picked, available = self.candidates(k)
-            created = []
-            for t in picked:
-                created.append(
-                    create_running_trial(
-                        storage,
-                        main_id,
-                        user_attrs={
-                            "worker": me,
-                            SCREENED_FROM: t.number,
-                            "screen_values": dict(zip(self.metric_names, t.values)),
-                        },
-                        # Optuna's enqueue_trial mechanism: suggest_* return these values
-                        system_attrs={"fixed_params": dict(t.params)},
-                    )
-                )
+        queued, left = self.queue(k)
         heartbeat = Heartbeat(c.store, me, c.heartbeat_s)
-        bar = _bar(len(created), c.name + " promote", "trial") if progress else None
-        done = failed = started = 0
+        bar = _bar(len(queued), c.name + " promote", "trial") if progress else None
+        done = failed = 0
         numbers = []
         try:
-            for tid in created:
-                started += 1
-                heartbeat.begin(tid)
-                try:
-                    trial = c._run_one(study, tid)
-                finally:
-                    heartbeat.end(tid)
+            for tid in queued:
+                if not self._claim(tid, me):  # another worker is measuring it
+                    continue
+                trial = c._run_claimed(study, tid, heartbeat)
                 numbers.append(trial.number)
                 if trial.state == TrialState.COMPLETE:
                     done += 1
@@ -376,22 +419,11 @@ class Screener:
                     failed += 1
                 if bar is not None:
                     bar.update(1)
-        except BaseException:
-            # the round's other trials never started: FAIL them now rather than leave them
-            # RUNNING for a later recovery; having no parameters, their candidates stay
-            # available to the next promotion (see candidates)
-            # the current one too when the Ctrl-C came before _run_one could fail it (a
-            # finished trial is left as it is)
-            for tid in created[max(started - 1, 0) :]:
-                c._fail(study, None, tid, f"{INTERRUPTED} before it started")
-            raise
         finally:
             heartbeat.close()
             if bar is not None:
                 bar.close()
-        return PromoteSummary(
-            done, failed, available - len(created), tuple(numbers), time.perf_counter() - t0
-        )
+        return PromoteSummary(done, failed, left, tuple(numbers), time.perf_counter() - t0)
 
 
 def _bar(total: int, desc: str, unit: str) -> Any:

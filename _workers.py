@@ -33,8 +33,12 @@ from cosearch.store._optuna_compat import create_running_trial, study_storage
 
 __all__ = ["Heartbeat", "Claim", "claim_trial", "recover_stale", "pid_alive"]
 
-#: the start of the fail reason of a trial cut short by Ctrl-C (it measured nothing)
+#: the start of the fail reason of a trial cut short by Ctrl-C (it measured nothing); the
+#: reasons of trials whose worker died start with "interrupted:" (see _stale_reasons)
 INTERRUPTED = "interrupted by the user"
+#: user attribute of promoted trials (_screening.py): the number of the screen trial they came
+#: from. A stale one is not retried here: its candidate goes back to the screened pool
+SCREENED_FROM = "screened_from"
 DEFAULT_INTERVAL_S = 10.0
 DEFAULT_GRACE_S = 60.0
 
@@ -173,7 +177,7 @@ def recover_stale(
         if not storage.set_trial_state_values(tid, TrialState.FAIL):
             continue
         marked.append(tid)
-        if retry and "retry_of" not in t.user_attrs and t.params:
+        if retry and not {"retry_of", SCREENED_FROM} & set(t.user_attrs) and t.params:
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
     store.discard_evaluations(marked)
     if marked:
@@ -184,12 +188,13 @@ def recover_stale(
 
 @dataclass(frozen=True)
 class Claim:
-    """Outcome of a claim: a trial to run, or why not (``done`` or ``wait``)."""
+    """Outcome of a claim: a trial to run, or why not (``done``, ``wait``, or ``idle``: no
+    queued trial and room for more, when the caller creates its own)."""
 
     trial_id: int | None
     complete: int
     running: int
-    state: str  # "run", "done", "wait"
+    state: str  # "run", "done", "wait", "idle"
 
 
 def claim_trial(
@@ -200,8 +205,10 @@ def claim_trial(
     *,
     grace_s: float = DEFAULT_GRACE_S,
     on_recovered: Callable[[int], Any] | None = None,
+    create: bool = True,
 ) -> Claim:
-    """Start a trial (RUNNING, with ``worker`` recorded) if the campaign needs one more."""
+    """Start a trial (RUNNING, with ``worker`` recorded) if the campaign needs one more: the
+    oldest WAITING (queued) trial, else a new one; with ``create=False`` only a queued one."""
     storage = study_storage(study)
     study_id = storage.get_study_id_from_name(study.study_name)
     with store_lock(store.engine, store.url, f"cosearch-claim:{study.study_name}"):
@@ -228,5 +235,7 @@ def claim_trial(
                 trial_id = tid
                 break
         if trial_id is None:
+            if not create:
+                return Claim(None, complete, running, "idle")
             trial_id = create_running_trial(storage, study_id, user_attrs={"worker": worker})
         return Claim(trial_id, complete, running + 1, "run")

@@ -310,14 +310,7 @@ class Campaign:
                     time.sleep(self.poll_s)
                     continue
                 assert claim.trial_id is not None
-                try:
-                    heartbeat.begin(claim.trial_id)
-                    trial = self._run_one(study, claim.trial_id)
-                except (KeyboardInterrupt, SystemExit):  # not left RUNNING for a later start
-                    self._fail(study, None, claim.trial_id, "interrupted by the user")
-                    raise
-                finally:
-                    heartbeat.end(claim.trial_id)
+                trial = self._run_claimed(study, claim.trial_id, heartbeat)
                 if trial.state == TrialState.COMPLETE:
                     ran += 1
                     streak = 0
@@ -371,6 +364,18 @@ class Campaign:
         if failed:
             parts.append(f"failed={failed}")
         return " ".join(parts)
+
+    def _run_claimed(self, study: optuna.Study, trial_id: int, heartbeat: Heartbeat) -> FrozenTrial:
+        """:meth:`_run_one` on a trial this process claimed, with its heartbeat running; a
+        Ctrl-C fails it rather than leave it RUNNING for a later start."""
+        try:
+            heartbeat.begin(trial_id)
+            return self._run_one(study, trial_id)
+        except (KeyboardInterrupt, SystemExit):
+            self._fail(study, None, trial_id, INTERRUPTED)
+            raise
+        finally:
+            heartbeat.end(trial_id)
 
     def _run_one(
         self,
@@ -500,7 +505,8 @@ class Campaign:
     def promote(self, k: int | None = None, *, progress: bool = False) -> PromoteSummary:
         """Score the ``k`` (default ``[screen] promote``) most promising screened candidates
         never promoted before with the ``[evaluate]`` sources, as new trials of the campaign's
-        study (user attribute ``screened_from``: the screen trial number). Most promising:
+        study (user attribute ``screened_from``: the screen trial number), queued as WAITING
+        trials first so that a Ctrl-C leaves the unstarted ones for the next run. Most promising:
         feasible first, by non-dominated rank on the screened objectives, then crowding
         distance; infeasible ones by total violation. Fewer than ``k`` when the screen runs
         out. Raises ConfigError without a ``[screen]`` table."""
@@ -510,28 +516,76 @@ class Campaign:
         )
 
     def run_screened(self, n_trials: int | None = None, *, progress: bool = False) -> RunSummary:
-        """Rounds of ``screen()`` then ``promote()`` until the campaign's study has
-        ``n_trials`` (default: the config's ``trials``) COMPLETE trials. Raises
-        CosearchError when three rounds in a row complete no trial."""
+        """Screen and promote until the campaign's study has ``n_trials`` (default: the
+        config's ``trials``) COMPLETE trials: measure a queued (WAITING) trial when there is
+        one, else screen a round of ``[screen] candidates`` and queue its ``promote`` best.
+        Workers may run it side by side: queueing stops at ``n_trials`` counting the trials
+        running and queued, promoted trials of dead workers are marked FAIL (their candidates
+        go back to the pool), and concurrent rounds draw different candidates. Raises
+        CosearchError when three screening rounds in a row complete no trial."""
+        from cosearch.store import worker_id
+
         target = self.config.trials if n_trials is None else int(n_trials)
         if target < 1:
             raise ConfigError(f"--trials must be >= 1; got {target}", key="trials")
         scr = self.screener
         assert self.config.screen is not None
         t0 = time.perf_counter()
-        ran = failed = idle = 0
-        while (done := self.count()) < target:
-            scr.screen(self.config.screen.candidates, progress=progress)
-            got = scr.promote(min(self.config.screen.promote, target - done), progress=progress)
-            ran, failed = ran + got.promoted, failed + got.failed
-            idle = 0 if got.promoted else idle + 1
-            if idle >= 3:
-                raise CosearchError(
-                    f"three screening rounds in a row promoted no COMPLETE trial "
-                    f"({failed} promoted trials failed)"
+        study = self.study
+        me = worker_id()
+        heartbeat = Heartbeat(self.store, me, self.heartbeat_s)
+        bar = self._progress(self.count(), target) if progress else None
+        ran = failed = marked = rounds = 0
+        last = -1
+
+        def recovered(n: int) -> None:
+            nonlocal marked
+            marked += n
+
+        try:
+            while True:
+                claim = claim_trial(
+                    study,
+                    self.store,
+                    target,
+                    me,
+                    grace_s=self.grace_s,
+                    on_recovered=recovered,
+                    create=False,
                 )
+                if claim.complete > last:
+                    last, rounds = claim.complete, 0
+                if bar is not None and claim.complete != bar.n:
+                    bar.update(claim.complete - bar.n)
+                if claim.state == "done":
+                    break
+                if claim.state == "wait":  # the remaining slots are running elsewhere
+                    time.sleep(self.poll_s)
+                    continue
+                if claim.state == "run":
+                    assert claim.trial_id is not None
+                    trial = self._run_claimed(study, claim.trial_id, heartbeat)
+                    if trial.state == TrialState.COMPLETE:
+                        ran += 1
+                        if bar is not None:
+                            bar.update(1)
+                    else:
+                        failed += 1
+                    continue
+                if rounds >= 3:
+                    raise CosearchError(
+                        f"three screening rounds in a row completed no trial ({failed} "
+                        "promoted trials failed)"
+                    )
+                rounds += 1
+                scr.screen(self.config.screen.candidates, progress=progress)
+                scr.queue(self.config.screen.promote, target=target)
+        finally:
+            heartbeat.close()
+            if bar is not None:
+                bar.close()
         self.attach_artifacts()
-        return RunSummary(self.count(), ran, failed, 0, time.perf_counter() - t0)
+        return RunSummary(self.count(), ran, failed, marked, time.perf_counter() - t0)
 
     # -- results ----------------------------------------------------------------------------
     def pareto(self) -> list[FrozenTrial]:

@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="a running trial without a heartbeat for this long is failed and retried (default 60)",
     )
+    p.add_argument(
+        "--no-screen",
+        action="store_true",
+        help="ignore the campaign's [screen]: run the strategy's ordinary loop",
+    )
     _storage_arg(p)
 
     p = sub.add_parser("status", help="campaigns with trial counts by state and front size")

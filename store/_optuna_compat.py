@@ -40,11 +40,45 @@ def create_running_trial(
 ) -> int:
     """Create a RUNNING trial with its attributes (the worker, for one) in the same insert,
     so no reader ever sees it without them; returns its trial id."""
+    return _create_trial(
+        storage, study_id, TrialState.RUNNING, user_attrs, system_attrs, params, distributions
+    )
+
+
+def create_waiting_trial(
+    storage: BaseStorage,
+    study_id: int,
+    *,
+    user_attrs: Mapping[str, Any],
+    fixed_params: Mapping[str, Any],
+) -> int:
+    """Queue a WAITING trial whose parameters are fixed (Optuna's ``enqueue_trial`` form, with
+    the user attributes in the same insert); returns its trial id."""
+    return _create_trial(
+        storage,
+        study_id,
+        TrialState.WAITING,
+        user_attrs,
+        {"fixed_params": dict(fixed_params)},
+        None,
+        None,
+    )
+
+
+def _create_trial(
+    storage: BaseStorage,
+    study_id: int,
+    state: TrialState,
+    user_attrs: Mapping[str, Any],
+    system_attrs: Mapping[str, Any] | None,
+    params: Mapping[str, Any] | None,
+    distributions: Mapping[str, BaseDistribution] | None,
+) -> int:
     template = FrozenTrial(
         number=-1,
-        state=TrialState.RUNNING,
+        state=state,
         value=None,
-        datetime_start=dt.datetime.now(),
+        datetime_start=dt.datetime.now() if state == TrialState.RUNNING else None,
         datetime_complete=None,
         params=dict(params or {}),
         distributions=dict(distributions or {}),

@@ -196,7 +196,7 @@ def test_promotion_order_puts_feasible_fronts_first():
     assert order[:2] in ([0, 2], [2, 0]) and order[2:] == [1, 3, 5, 4]
 
 
-def test_ctrl_c_keeps_what_was_screened_and_frees_unscored_promotions(tmp_path, monkeypatch):
+def test_ctrl_c_keeps_what_was_screened_and_queued(tmp_path, monkeypatch):
     cfg = tmp_path / "int.toml"
     cfg.write_text(_toml(name="intr"))
     c = Campaign.from_toml(cfg, storage=f"sqlite:///{tmp_path / 'i.db'}")
@@ -232,12 +232,70 @@ def test_ctrl_c_keeps_what_was_screened_and_frees_unscored_promotions(tmp_path, 
     with pytest.raises(KeyboardInterrupt):
         c.promote(4)
     monkeypatch.undo()
-    states = [t.state for t in c.study.get_trials(deepcopy=False)]
-    assert states.count(optuna.trial.TrialState.COMPLETE) == 1
-    assert states.count(optuna.trial.TrialState.FAIL) == 3  # none left RUNNING
-    # only the measured one counts as promoted: the three that measured nothing come back
+    by_state = {}
+    for t in c.study.get_trials(deepcopy=False):
+        by_state.setdefault(t.state.name, []).append(t.user_attrs["screened_from"])
+    # nothing left RUNNING: one measured, the cut one FAIL, the two not started still queued
+    assert {k: len(v) for k, v in by_state.items()} == {"COMPLETE": 1, "FAIL": 1, "WAITING": 2}
+    # the cut one measured nothing, so its candidate is available again; queued ones are taken
     again, available = screener.candidates(39)
-    assert available == 38
-    assert {t.number for t in first[1:]} <= {t.number for t in again}
-    p = c.promote(3)
-    assert p.promoted == 3 and c.count() == 4
+    assert available == 39 - 1 - 2
+    assert by_state["FAIL"][0] in {t.number for t in again}
+    assert not set(by_state["WAITING"]) & {t.number for t in again}
+    # a run measures the queued candidates first, then screens for the rest
+    summary = c.run_screened(4)
+    assert summary.completed == 4 and summary.ran == 3
+    done = [t for t in c.study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    assert set(by_state["WAITING"]) <= {t.user_attrs["screened_from"] for t in done}
+    assert all(t.state.name in ("COMPLETE", "FAIL") for t in c.study.get_trials())
+
+
+def test_a_dead_workers_promotion_goes_back_to_the_pool(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "dead.toml"
+    cfg.write_text(_toml(name="dead"))
+    c = Campaign.from_toml(cfg, storage=f"sqlite:///{tmp_path / 'd.db'}")
+    c.screen(50)
+    (tid,), _ = c.screener.queue(1)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = f"{socket.gethostname()}:{int(gone.stdout)}"  # a process that has exited
+    assert c.screener._claim(tid, dead)
+    number = c.study.get_trials()[0].user_attrs["screened_from"]
+    summary = c.run_screened(3)
+    assert summary.interrupted_marked == 1 and summary.completed == 3
+    trials = c.study.get_trials(deepcopy=False)
+    lost = next(t for t in trials if t._trial_id == tid)
+    assert lost.state.name == "FAIL" and "died" in lost.user_attrs["fail_reason"]
+    # not retried as a plain trial: its candidate went back to the screened pool
+    assert not any("retry_of" in t.user_attrs for t in trials)
+    assert all(t.state.name in ("COMPLETE", "FAIL") for t in trials)
+    # ... so it was promoted again and measured, or is still there to be promoted
+    measured = {t.user_attrs["screened_from"] for t in trials if t.state.name == "COMPLETE"}
+    available = {t.number for t in c.screener.candidates(60)[0]}
+    assert number in measured | available
+
+
+def test_rounds_from_the_same_count_draw_different_candidates(tmp_path):
+    cfg = tmp_path / "salt.toml"
+    cfg.write_text(_toml(name="salt"))
+    c = Campaign.from_toml(cfg, storage=f"sqlite:///{tmp_path / 's.db'}")
+    first = c.screener._round_seed(0)
+    second = c.screener._round_seed(0)  # a second worker starting at the same moment
+    assert first.entropy == np.random.SeedSequence([1, 1, 0]).entropy  # seed 1, as before
+    assert first.spawn_key == second.spawn_key == ()
+    a = np.random.default_rng(first).random(4)
+    b = np.random.default_rng(second).random(4)
+    assert not np.allclose(a, b)
+    # a resumed campaign continues from the count it reached, with the plain seed
+    assert np.allclose(
+        np.random.default_rng(c.screener._round_seed(200)).random(4),
+        np.random.default_rng(np.random.SeedSequence([1, 1, 200])).random(4),
+    )

@@ -173,3 +173,35 @@ def test_sigkill_one_worker_mid_trial(backend, make_config, tmp_path, request):
     eng.dispose()
     assert "interrupted" in reason and str(victim.pid) in reason
     assert retried == 1  # its parameters were run again by another worker
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_workers_share_a_screened_campaign(backend, make_config, tmp_path, request):
+    """Workers on a campaign with [screen] screen and promote side by side: exactly the target,
+    every trial a promoted candidate, none promoted twice, no candidate screened twice."""
+    url = (
+        f"sqlite:///{tmp_path / 's.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    screen = '\n[screen]\ncost = "analytical:systolic"\ncandidates = 40\npromote = 2\n'
+    path = make_config(name="scr", trials=12, strategy="random")
+    path.write_text(path.read_text() + screen)
+    c = Campaign.from_config(load_config(path), storage=url)
+    c.study  # noqa: B018 - creates the campaign the workers join
+    c.store.close()
+    outs = _wait(_start_workers(3, "scr", url, path))
+    assert all(rc == 0 for rc, _ in outs), outs
+    ran = [int(err.split("worker done: ")[1].split()[0]) for _, err in outs]
+    assert sum(ran) == 12
+    c = Campaign.from_store("scr", storage=url)
+    trials = c.study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(done) == 12 and all(t.state.name == "COMPLETE" for t in trials)
+    sources = [t.user_attrs["screened_from"] for t in done]
+    assert len(set(sources)) == 12
+    screened = c.screen_study.get_trials(deepcopy=False)
+    keys = {tuple(sorted(t.params.items())) for t in screened}
+    assert len(screened) >= 40 and len(keys) == len(screened)  # rounds drew distinct candidates
+    c.store.close()
