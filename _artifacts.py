@@ -17,7 +17,7 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -64,17 +64,29 @@ def plot_layers(cost: Cost, path: str, title: str) -> None:
     from matplotlib.figure import Figure
 
     layers = cost.per_layer
-    xs = range(len(layers))
     fig = Figure(figsize=(max(6.0, len(layers) * 0.12), 5), dpi=100)
     a1, a2 = fig.subplots(2, 1, sharex=True)
-    a1.bar(xs, [lc.latency_cycles for lc in layers], color="tab:blue")
+    _bars(a1, [lc.latency_cycles for lc in layers], "tab:blue")
     a1.set_ylabel("latency (cycles)")
-    a2.bar(xs, [lc.energy_pj for lc in layers], color="tab:orange")
+    _bars(a2, [lc.energy_pj for lc in layers], "tab:orange")
     a2.set_ylabel("energy (pJ)")
     a2.set_xlabel("layer (network order)")
     a1.set_title(title, fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
+
+
+def _bars(ax: Any, heights: list[float], color: str) -> None:
+    """A bar chart as one collection of rectangles: ``ax.bar`` makes an artist per bar, and a
+    network of hundreds of layers then took most of a campaign's end-of-run time to draw."""
+    from matplotlib.collections import PolyCollection
+
+    verts = [
+        [(i - 0.4, 0.0), (i - 0.4, h), (i + 0.4, h), (i + 0.4, 0.0)] for i, h in enumerate(heights)
+    ]
+    ax.add_collection(PolyCollection(verts, facecolors=color, edgecolors="none"))
+    ax.set_xlim(-0.6, max(len(heights), 1) - 0.4)
+    ax.set_ylim(0.0, max(max(heights, default=0.0), 1e-12) * 1.05)
 
 
 def _write_files(
