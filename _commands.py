@@ -260,12 +260,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     with _store(args) as store:
         names = [args.name] if args.name else store.campaign_names()
-        infos = [campaign_status(store, n) for n in names]
+        infos = []
+        for n in names:
+            try:
+                infos.append(campaign_status(store, n))
+            except StoreInputError as exc:
+                if args.name:
+                    raise
+                print(f"warning: {exc}", file=sys.stderr)  # the others still list
     if args.format == "json":
         _out(json.dumps(infos if not args.name else infos[0], indent=2))
         return 0
     if not infos:
-        _out(f"no campaigns in {args.storage or 'the store'}")
+        if not names:
+            _out(f"no campaigns in {args.storage or 'the store'}")
         return 0
     rows = [
         {
@@ -294,6 +302,42 @@ def cmd_status(args: argparse.Namespace) -> int:
         if i["fidelity"]:
             _out("\nCOMPLETE trials by fidelity (lowest fidelity of their objectives):")
             _out(format_table(["stage", "fidelity", "complete"], i["fidelity"]))
+    return 0
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        row = store.require_campaign(args.name)
+        if not args.yes:
+            from cosearch.store.queries import study_id_of
+
+            with store.engine.connect() as conn:
+                try:
+                    sid = study_id_of(conn, row["study_name"])
+                except KeyError:
+                    sid = None
+            what = (
+                f"its {store.optuna_storage.get_n_trials(sid)} trials"
+                if sid is not None
+                else "what is left of it (its study is gone)"
+            )
+            raise CosearchInputError(
+                f"`cosearch delete {args.name}` deletes campaign {args.name!r} from "
+                f"{store.display_url} for good: {what}, screened trials, checkpoints and "
+                "artifact files; add --yes to go ahead"
+            )
+        done = store.delete_campaign(args.name)
+    print(
+        f"deleted campaign {args.name!r}: {_count(done['trials'], 'trial')} in "
+        f"{_count(done['studies'], 'study', 'studies')}, "
+        f"{_count(done['checkpoints'], 'checkpoint')}, "
+        f"{_count(done['artifacts'], 'artifact file')}",
+        file=sys.stderr,
+    )
     return 0
 
 

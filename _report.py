@@ -11,6 +11,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from cosearch.errors import StoreInputError
 from cosearch.store import Store
 from cosearch.store.queries import (
     constraint_values,
@@ -48,7 +49,13 @@ CONSTRAINTS_KEY = "constraints"
 def load_campaign(store: Store, name: str) -> tuple[dict[str, Any], optuna.Study]:
     """The campaign row and its study, without needing the spaces to be importable."""
     row = store.require_campaign(name)
-    study = optuna.load_study(study_name=row["study_name"], storage=store.optuna_storage)
+    try:
+        study = optuna.load_study(study_name=row["study_name"], storage=store.optuna_storage)
+    except KeyError:
+        raise StoreInputError(
+            f"campaign {name!r} has lost its Optuna study {row['study_name']!r} (deleted "
+            f"outside cosearch?); `cosearch delete {name} --yes` removes what is left of it"
+        ) from None
     return row, study
 
 

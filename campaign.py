@@ -181,7 +181,8 @@ class Campaign:
             if diff:
                 raise ConfigError(
                     f"campaign {self.name!r} already exists in {self.store.display_url} with a "
-                    f"different {', '.join(diff)}; use a new name to start another campaign",
+                    f"different {', '.join(diff)}; use a new name to start another campaign "
+                    f"(or `cosearch delete {self.name} --yes` to start this one over)",
                     key=diff[0],
                     path=self.config.path,
                 )

@@ -114,6 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _storage_arg(p)
 
+    p = sub.add_parser("delete", help="delete a campaign and everything it stored")
+    p.add_argument("name")
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help="really delete (without it the command says what it would delete, and stops)",
+    )
+    _storage_arg(p)
+
     p = sub.add_parser("status", help="campaigns with trial counts by state and front size")
     p.add_argument("name", nargs="?")
     p.add_argument("--format", choices=("table", "json"), default="table")

@@ -202,6 +202,90 @@ class Store:
                 raise
             return int(row["campaign_id"])
 
+    def delete_campaign(self, name: str) -> dict[str, int]:
+        """Delete campaign ``name`` for good: its Optuna study and the studies named
+        ``NAME:...`` beside it (the screened trials; campaign names cannot contain ``:``), the
+        cosearch rows of their trials, its checkpoints and its row, the architectures and
+        accelerators no remaining trial uses, and its artifact files. Trained predictors and
+        the layer-cost cache are shared and stay. Stop the campaign's workers first.
+
+        Returns counts: ``trials``, ``studies``, ``checkpoints``, ``artifacts``. Raises
+        StoreInputError when there is no such campaign."""
+        row = self.require_campaign(name)
+        main = str(row["study_name"])
+        from cosearch.store.queries import optuna_tables
+
+        st = optuna_tables().studies
+        tr = schema.optuna_trials
+        with self.engine.connect() as conn:
+            studies = {
+                str(n): int(i)
+                for i, n in conn.execute(
+                    sa.select(st.c.study_id, st.c.study_name).where(
+                        sa.or_(
+                            st.c.study_name == main,
+                            st.c.study_name.startswith(f"{main}:", autoescape=True),
+                        )
+                    )
+                )
+            }
+            n_trials = conn.execute(
+                sa.select(sa.func.count()).where(tr.c.study_id.in_(list(studies.values())))
+            ).scalar_one()
+            n_ckpt = conn.execute(
+                sa.select(sa.func.count()).where(
+                    schema.checkpoints.c.campaign_id == row["campaign_id"]
+                )
+            ).scalar_one()
+        artifacts = self._artifact_ids(list(studies.values()))
+        with self._begin() as conn:  # cosearch's rows first: no foreign key is relied on
+            trial_ids = sa.select(tr.c.trial_id).where(tr.c.study_id.in_(list(studies.values())))
+            every_trial = sa.select(tr.c.trial_id)
+            for t in (schema.measurements, schema.heartbeats, schema.evaluations):
+                conn.execute(t.delete().where(t.c.trial_id.in_(trial_ids)))
+                # and rows left by a study deleted outside cosearch (optuna delete-study on
+                # SQLite, whose connections do not enforce the foreign keys' cascades)
+                conn.execute(t.delete().where(t.c.trial_id.not_in(every_trial)))
+            conn.execute(
+                schema.checkpoints.delete().where(
+                    schema.checkpoints.c.campaign_id == row["campaign_id"]
+                )
+            )
+            conn.execute(schema.campaigns.delete().where(schema.campaigns.c.name == name))
+            self._collect_garbage(conn)
+        for study_name in studies:
+            optuna.delete_study(study_name=study_name, storage=self.optuna_storage)
+        removed = 0
+        if artifacts:
+            from cosearch._artifacts import artifact_store
+
+            store = artifact_store(self.url)
+            for aid in artifacts if store is not None else ():
+                try:
+                    store.remove(aid)
+                    removed += 1
+                except Exception:  # noqa: BLE001 - a file already gone is not an error here
+                    pass
+        return {
+            "trials": int(n_trials),
+            "studies": len(studies),
+            "checkpoints": int(n_ckpt),
+            "artifacts": removed,
+        }
+
+    def _artifact_ids(self, study_ids: list[int]) -> list[str]:
+        """The artifact ids the studies' attributes record (study and trial artifacts)."""
+        from cosearch.store.queries import user_attr_values
+
+        ids: list[str] = []
+        for sid in study_ids:
+            attrs = self.optuna_storage.get_study_user_attrs(sid)
+            for per_trial in attrs.get("cosearch.front_artifacts", {}).values():
+                ids += [str(v) for v in per_trial.values()]
+            for per_trial in user_attr_values(self.engine, sid, "artifacts").values():
+                ids += [str(v) for v in (per_trial or {}).values()]
+        return ids
+
     # -- trials -----------------------------------------------------------------------------
     def record_evaluation(
         self,

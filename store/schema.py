@@ -1,8 +1,11 @@
 """cosearch's own tables, beside Optuna's untouched RDB schema (DESIGN.md section 5).
 
 Rows that describe a trial reference Optuna's ``trials.trial_id`` with ON DELETE CASCADE, so
-deleting a study through Optuna leaves no orphans. Nothing here is pickled: configs and
-genotypes are JSON, ONNX and tensors are bytes in their own formats.
+on PostgreSQL deleting a study through Optuna leaves no orphans. SQLite enforces foreign keys
+only on connections that ask for it: cosearch's do, Optuna's own (``optuna delete-study``, the
+dashboard) do not, so there such a delete leaves these rows and the ``campaigns`` row behind;
+``cosearch delete NAME --yes`` (``Store.delete_campaign``) removes them. Nothing here is
+pickled: configs and genotypes are JSON, ONNX and tensors are bytes in their own formats.
 """
 
 from __future__ import annotations

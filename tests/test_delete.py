@@ -1,0 +1,104 @@
+"""`cosearch delete`: a campaign goes with everything it stored, and nothing else does."""
+
+from __future__ import annotations
+
+import optuna
+import sqlalchemy as sa
+
+from cosearch import Campaign
+from cosearch.cli import main
+
+from .conftest import QUICK_TOML
+
+SCREEN = '\n[screen]\ncost = "analytical:systolic"\ncandidates = 30\npromote = 3\n'
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _counts(url: str) -> dict[str, int]:
+    eng = sa.create_engine(url)
+    with eng.connect() as conn:
+        out = {
+            t: conn.execute(sa.text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
+            for t in ("evaluations", "measurements", "architectures", "checkpoints", "campaigns")
+        }
+    eng.dispose()
+    return out
+
+
+def _campaign(tmp_path, url: str, name: str, strategy: str, extra: str = "") -> Campaign:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(QUICK_TOML.format(name=name, trials=12, seed=0, strategy=strategy) + extra)
+    return Campaign.from_toml(path, storage=url)
+
+
+def test_delete_removes_the_campaign_and_keeps_the_others(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    gone = _campaign(tmp_path, url, "gone", "marl", SCREEN)  # marl checkpoints its policy
+    gone.run(12)
+    gone.screen(30)
+    kept = _campaign(tmp_path, url, "kept", "random")
+    kept.run(12)
+    artifacts = tmp_path / "d.db.artifacts"
+    files_before = set(artifacts.iterdir())
+    before = _counts(url)
+    assert before["checkpoints"] > 0 and before["campaigns"] == 2
+
+    # without --yes: one line saying what would go, exit 2, nothing deleted
+    code, _, err = _cli(capsys, "delete", "gone", "--storage", url)
+    assert code == 2 and err.count("\n") == 1 and "its 12 trials" in err and "--yes" in err
+    assert _counts(url) == before
+
+    code, _, err = _cli(capsys, "delete", "gone", "--storage", url, "--yes")
+    assert code == 0, err
+    assert "42 trials in 2 studies" in err  # its 12 and the 30 screened, in their own study
+    names = {s.study_name for s in optuna.get_all_study_summaries(url)}
+    assert names == {"kept"}
+    after = _counts(url)
+    assert after["campaigns"] == 1 and after["checkpoints"] == 0
+    assert after["evaluations"] == 12  # kept's, each with its measurements
+    eng = sa.create_engine(url)
+    with eng.connect() as conn:
+        kept_rows = conn.execute(
+            sa.text(
+                "SELECT COUNT(*) FROM measurements m JOIN trials t USING (trial_id) "
+                "JOIN studies s USING (study_id) WHERE s.study_name = 'kept'"
+            )
+        ).scalar_one()
+    eng.dispose()
+    assert 0 < after["measurements"] == kept_rows < before["measurements"]
+    # gone's own files went; kept's stayed
+    left = set(artifacts.iterdir())
+    assert left < files_before and len(left) > 0
+    study = optuna.load_study(study_name="kept", storage=url)
+    assert len(study.trials) == 12 and kept.pareto()
+    code, _, err = _cli(capsys, "delete", "gone", "--storage", url, "--yes")
+    assert code == 2 and "no campaign 'gone'" in err
+
+
+def test_a_study_deleted_outside_cosearch_is_reported_and_cleaned_up(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    c = _campaign(tmp_path, url, "lost", "random")
+    c.run(5)
+    _campaign(tmp_path, url, "other", "random").run(3)
+    c.store.close()
+    optuna.delete_study(study_name="lost", storage=url)  # as `optuna delete-study` does
+
+    code, out, err = _cli(capsys, "status", "--storage", url)
+    assert code == 0 and "'lost' has lost its Optuna study" in err
+    assert "other" in out and "lost" not in out  # the other campaigns still list
+    code, _, err = _cli(capsys, "status", "lost", "--storage", url)
+    assert code == 2 and "cosearch delete lost --yes" in err
+
+    code, _, err = _cli(capsys, "delete", "lost", "--storage", url, "--yes")
+    assert code == 0, err
+    # Optuna's delete left lost's cosearch rows behind on SQLite; they are gone now
+    assert _counts(url)["evaluations"] == 3
+    # and the name is free again, for another configuration
+    again = _campaign(tmp_path, url, "lost", "evolution")
+    assert again.run(2).completed == 2
