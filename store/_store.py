@@ -238,13 +238,17 @@ class Store:
                 )
             ).scalar_one()
         artifacts = self._artifact_ids(list(studies.values()))
-        with self._begin() as conn:  # cosearch's rows first: no foreign key is relied on
-            trial_ids = sa.select(tr.c.trial_id).where(tr.c.study_id.in_(list(studies.values())))
+        # the studies first: a crash between the two steps then leaves a campaign row without
+        # its study, which status reports and a second delete finishes, never the reverse
+        # (studies no cosearch command lists)
+        for study_name in studies:
+            optuna.delete_study(study_name=study_name, storage=self.optuna_storage)
+        with self._begin() as conn:
             every_trial = sa.select(tr.c.trial_id)
             for t in (schema.measurements, schema.heartbeats, schema.evaluations):
-                conn.execute(t.delete().where(t.c.trial_id.in_(trial_ids)))
-                # and rows left by a study deleted outside cosearch (optuna delete-study on
-                # SQLite, whose connections do not enforce the foreign keys' cascades)
+                # the deleted trials' rows (PostgreSQL's cascades already took them; Optuna's
+                # SQLite connections do not enforce foreign keys), and any left by a study
+                # deleted outside cosearch
                 conn.execute(t.delete().where(t.c.trial_id.not_in(every_trial)))
             conn.execute(
                 schema.checkpoints.delete().where(
@@ -253,8 +257,6 @@ class Store:
             )
             conn.execute(schema.campaigns.delete().where(schema.campaigns.c.name == name))
             self._collect_garbage(conn)
-        for study_name in studies:
-            optuna.delete_study(study_name=study_name, storage=self.optuna_storage)
         removed = 0
         if artifacts:
             from cosearch._artifacts import artifact_store

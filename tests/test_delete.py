@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import optuna
+import pytest
 import sqlalchemy as sa
 
 from cosearch import Campaign
@@ -37,14 +38,18 @@ def _campaign(tmp_path, url: str, name: str, strategy: str, extra: str = "") -> 
     return Campaign.from_toml(path, storage=url)
 
 
-def test_delete_removes_the_campaign_and_keeps_the_others(tmp_path, capsys):
-    url = f"sqlite:///{tmp_path / 'd.db'}"
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_delete_removes_the_campaign_and_keeps_the_others(backend, tmp_path, capsys, request):
+    sqlite = backend == "sqlite"
+    url = f"sqlite:///{tmp_path / 'd.db'}" if sqlite else request.getfixturevalue("pg_url")
+    if not sqlite:  # artifacts of a server store live in $COSEARCH_ARTIFACTS
+        request.getfixturevalue("monkeypatch").setenv("COSEARCH_ARTIFACTS", str(tmp_path / "art"))
     gone = _campaign(tmp_path, url, "gone", "marl", SCREEN)  # marl checkpoints its policy
     gone.run(12)
     gone.screen(30)
     kept = _campaign(tmp_path, url, "kept", "random")
     kept.run(12)
-    artifacts = tmp_path / "d.db.artifacts"
+    artifacts = tmp_path / ("d.db.artifacts" if sqlite else "art")
     files_before = set(artifacts.iterdir())
     before = _counts(url)
     assert before["checkpoints"] > 0 and before["campaigns"] == 2
