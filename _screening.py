@@ -208,7 +208,8 @@ class Screener:
             c.store, study, c.campaign_id, batch_size=batch_size or self.config.batch_size
         )
         known: set[str] = set()
-        bar = _bar(n, c.name + " screen", "cand") if progress else None
+        # leave=False: between a campaign's rounds only its own bar stays on screen
+        bar = _bar(n, c.name + " screen", "cand", leave=False) if progress else None
         screened = failed = 0
         try:
             for _ in range(n):
@@ -426,11 +427,17 @@ class Screener:
         return PromoteSummary(done, failed, left, tuple(numbers), time.perf_counter() - t0)
 
 
-def _bar(total: int, desc: str, unit: str) -> Any:
+def _bar(total: int, desc: str, unit: str, leave: bool = True) -> Any:
     import sys
 
     from tqdm import tqdm
 
     return tqdm(
-        total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, mininterval=0.25
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        mininterval=0.25,
+        leave=leave,
     )
