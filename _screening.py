@@ -143,9 +143,17 @@ class Screener:
         return self._study
 
     def _open(self) -> optuna.Study:
+        """Load the screen study and check its sources, or create it with its attributes;
+        under a store lock, so that workers starting together never see it half made."""
+        from cosearch.store._locks import store_lock
+
+        store = self.campaign.store
         name = screen_study_name(self.campaign.name)
+        with store_lock(store.engine, store.url, f"cosearch-open:{name}"):
+            return self._open_locked(name, store.optuna_storage)
+
+    def _open_locked(self, name: str, storage: Any) -> optuna.Study:
         sources = {**self.config.sources(), "cost": self.evaluator.cost_model.source}
-        storage = self.campaign.store.optuna_storage
         try:
             sid = storage.get_study_id_from_name(name)
         except KeyError:
@@ -153,6 +161,9 @@ class Screener:
         if sid is not None:
             study = optuna.load_study(study_name=name, storage=storage)
             stored = study.user_attrs.get("cosearch.sources")
+            if stored is None and not study.get_trials(deepcopy=False):
+                # made by a process that stopped before writing its attributes: ours
+                return self._describe(study, sources)
             dirs = [d.name.lower() for d in study.directions]
             if stored != sources or dirs != self.directions:
                 raise ConfigError(
@@ -168,6 +179,10 @@ class Screener:
         study = optuna.create_study(
             storage=storage, study_name=name, directions=wanted, load_if_exists=True
         )
+        return self._describe(study, sources)
+
+    def _describe(self, study: optuna.Study, sources: dict[str, Any]) -> optuna.Study:
+        """Write the screen study's metric names and cosearch attributes."""
         import warnings
 
         with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
@@ -355,6 +370,7 @@ class Screener:
         c = self.campaign
         storage = study_storage(c.study)
         main_id = storage.get_study_id_from_name(c.name)
+        self.study  # noqa: B018 - opened before the claim lock: opening takes a lock of its own
         with store_lock(c.store.engine, c.store.url, f"cosearch-claim:{c.name}"):
             if target is not None:
                 n = state_counts(c.store.engine, main_id)

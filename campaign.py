@@ -171,6 +171,12 @@ class Campaign:
         return self._study
 
     def _open_study(self) -> optuna.Study:
+        # under a store lock: workers started together on an empty store (`cosearch worker
+        # --config`) must not both take the campaign for new, nor see its study half made
+        with store_lock(self.store.engine, self.store.url, f"cosearch-open:{self.name}"):
+            return self._open_study_locked()
+
+    def _open_study_locked(self) -> optuna.Study:
         existing = self.store.campaign(self.name)
         if existing is not None:
             import json
@@ -242,8 +248,9 @@ class Campaign:
         Stale means: the worker's ``host:pid`` is on this host and the pid is gone, or its
         heartbeat is older than the grace period (see _workers.py). Returns how many.
         """
+        study = self.study  # opened first: opening takes a store lock of its own
         with store_lock(self.store.engine, self.store.url, f"cosearch-claim:{self.name}"):
-            return recover_stale(self.study, self.store, grace_s=self.grace_s)
+            return recover_stale(study, self.store, grace_s=self.grace_s)
 
     # -- running ----------------------------------------------------------------------------
     def run(

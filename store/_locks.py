@@ -31,7 +31,9 @@ def _key64(name: str) -> int:
 
 @contextlib.contextmanager
 def store_lock(engine: sa.Engine, url: str, name: str) -> Iterator[None]:
-    """Hold the lock called ``name`` for this store while the block runs."""
+    """Hold the lock called ``name`` for this store while the block runs. Not reentrant, and
+    on an SQLite file every name shares one file lock: never take one inside another (open
+    a campaign's studies before taking a lock, since opening them takes one)."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         db = u.database

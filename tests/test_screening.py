@@ -299,3 +299,20 @@ def test_rounds_from_the_same_count_draw_different_candidates(tmp_path):
         np.random.default_rng(c.screener._round_seed(200)).random(4),
         np.random.default_rng(np.random.SeedSequence([1, 1, 200])).random(4),
     )
+
+
+def test_a_screen_study_left_half_made_is_taken_over(tmp_path):
+    """A worker that created the screen study and stopped before describing it (or, before
+    the open lock, one still describing it while another worker loaded it) must not make
+    every later screening fail with "already has screened trials from sources None"."""
+    cfg = tmp_path / "half.toml"
+    cfg.write_text(_toml(name="half"))
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    c = Campaign.from_toml(cfg, storage=url)
+    c.study  # noqa: B018 - the campaign first, as a worker would have it
+    optuna.create_study(
+        study_name="half:screen", storage=url, directions=["minimize", "minimize"]
+    )  # bare: no sources, no metric names
+    s = c.screen(20)
+    assert s.screened == 20
+    assert c.screen_study.user_attrs["cosearch.sources"]["cost"].startswith("analytical:")
