@@ -310,16 +310,23 @@ def _count(n: int, one: str, many: str | None = None) -> str:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
+    from cosearch._workers import live_workers
+    from cosearch.store.queries import study_id_of
+
     with _store(args) as store:
         row = store.require_campaign(args.name)
+        with store.engine.connect() as conn:
+            try:
+                sid = study_id_of(conn, row["study_name"])
+            except KeyError:
+                sid = None
+        live = live_workers(store, sid) if sid is not None else []
+        if live:
+            raise CosearchInputError(
+                f"campaign {args.name!r} has {len(live)} trial(s) running on live workers "
+                f"({', '.join(sorted(set(live)))}); stop them first, then delete it"
+            )
         if not args.yes:
-            from cosearch.store.queries import study_id_of
-
-            with store.engine.connect() as conn:
-                try:
-                    sid = study_id_of(conn, row["study_name"])
-                except KeyError:
-                    sid = None
             what = (
                 f"its {store.optuna_storage.get_n_trials(sid)} trials"
                 if sid is not None

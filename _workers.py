@@ -104,6 +104,19 @@ class Heartbeat:
             self._thread.join(timeout=self.interval_s + 1)
 
 
+def live_workers(store: Store, study_id: int, grace_s: float = DEFAULT_GRACE_S) -> list[str]:
+    """The workers of the study's RUNNING trials that are not stale (alive on this host, or
+    with a heartbeat younger than ``grace_s``), one entry per trial."""
+    storage = store.optuna_storage
+    running = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+    ids = {
+        t.number: storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        for t in running
+    }
+    stale = _stale_reasons(store, running, ids, grace_s)
+    return [str(t.user_attrs.get("worker", "?")) for t in running if t.number not in stale]
+
+
 def _stale_reasons(
     store: Store, running: list[FrozenTrial], ids: dict[int, int], grace_s: float
 ) -> dict[int, str]:

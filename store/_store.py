@@ -207,7 +207,8 @@ class Store:
         ``NAME:...`` beside it (the screened trials; campaign names cannot contain ``:``), the
         cosearch rows of their trials, its checkpoints and its row, the architectures and
         accelerators no remaining trial uses, and its artifact files. Trained predictors and
-        the layer-cost cache are shared and stay. Stop the campaign's workers first.
+        the layer-cost cache are shared and stay. Stop the campaign's workers first (``cosearch
+        delete`` refuses while a worker of the campaign is alive).
 
         Returns counts: ``trials``, ``studies``, ``checkpoints``, ``artifacts``. Raises
         StoreInputError when there is no such campaign."""

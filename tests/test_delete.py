@@ -107,3 +107,23 @@ def test_a_study_deleted_outside_cosearch_is_reported_and_cleaned_up(tmp_path, c
     # and the name is free again, for another configuration
     again = _campaign(tmp_path, url, "lost", "evolution")
     assert again.run(2).completed == 2
+
+
+def test_delete_refuses_while_a_worker_is_running(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    c = _campaign(tmp_path, url, "busy", "random")
+    c.run(3)
+    from cosearch._workers import claim_trial
+    from cosearch.store import worker_id
+
+    # this process is a live worker holding a RUNNING trial
+    claim = claim_trial(c.study, c.store, 10, worker_id())
+    assert claim.state == "run"
+    before = _counts(url)
+    code, _, err = _cli(capsys, "delete", "busy", "--storage", url, "--yes")
+    assert code == 2 and "1 trial(s) running on live workers" in err and "stop them" in err
+    assert _counts(url) == before and len(c.study.get_trials()) == 4
+    # once the worker is gone (its trial finished), delete goes ahead
+    c.study.tell(c.study.get_trials()[-1].number, state=optuna.trial.TrialState.FAIL)
+    code, _, err = _cli(capsys, "delete", "busy", "--storage", url, "--yes")
+    assert code == 0, err
