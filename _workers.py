@@ -19,9 +19,7 @@ import datetime as dt
 import os
 import socket
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import optuna
 import sqlalchemy as sa
@@ -208,6 +206,7 @@ class Claim:
     complete: int
     running: int
     state: str  # "run", "done", "wait", "idle"
+    recovered: int = 0  # stale trials of dead workers this claim marked FAIL
 
 
 def claim_trial(
@@ -217,7 +216,6 @@ def claim_trial(
     worker: str,
     *,
     grace_s: float = DEFAULT_GRACE_S,
-    on_recovered: Callable[[int], Any] | None = None,
     create: bool = True,
 ) -> Claim:
     """Start a trial (RUNNING, with ``worker`` recorded) if the campaign needs one more: the
@@ -226,8 +224,6 @@ def claim_trial(
     study_id = storage.get_study_id_from_name(study.study_name)
     with store_lock(store.engine, store.url, f"cosearch-claim:{study.study_name}"):
         n = recover_stale(study, store, grace_s=grace_s)
-        if n and on_recovered is not None:
-            on_recovered(n)
         trials = storage.get_all_trials(
             study_id,
             deepcopy=False,
@@ -236,9 +232,9 @@ def claim_trial(
         complete = sum(t.state == TrialState.COMPLETE for t in trials)
         running = sum(t.state == TrialState.RUNNING for t in trials)
         if complete >= target:
-            return Claim(None, complete, running, "done")
+            return Claim(None, complete, running, "done", n)
         if complete + running >= target:
-            return Claim(None, complete, running, "wait")
+            return Claim(None, complete, running, "wait", n)
         waiting = [t for t in trials if t.state == TrialState.WAITING]
         trial_id = None
         for t in sorted(waiting, key=lambda t: t.number):
@@ -249,6 +245,6 @@ def claim_trial(
                 break
         if trial_id is None:
             if not create:
-                return Claim(None, complete, running, "idle")
+                return Claim(None, complete, running, "idle", n)
             trial_id = create_running_trial(storage, study_id, user_attrs={"worker": worker})
-        return Claim(trial_id, complete, running + 1, "run")
+        return Claim(trial_id, complete, running + 1, "run", n)

@@ -300,15 +300,10 @@ class Campaign:
         heartbeat = Heartbeat(self.store, me, self.heartbeat_s)
         ran = failed = streak = marked = 0
 
-        def recovered(n: int) -> None:
-            nonlocal marked
-            marked += n
-
         try:
             while True:
-                claim = claim_trial(
-                    study, self.store, target, me, grace_s=self.grace_s, on_recovered=recovered
-                )
+                claim = claim_trial(study, self.store, target, me, grace_s=self.grace_s)
+                marked += claim.recovered
                 if bar is not None and claim.complete != bar.n:
                     bar.update(claim.complete - bar.n)
                 if claim.state == "done":
@@ -546,10 +541,6 @@ class Campaign:
         ran = failed = marked = rounds = 0
         last = -1
 
-        def recovered(n: int) -> None:
-            nonlocal marked
-            marked += n
-
         try:
             while True:
                 claim = claim_trial(
@@ -558,9 +549,9 @@ class Campaign:
                     target,
                     me,
                     grace_s=self.grace_s,
-                    on_recovered=recovered,
                     create=False,
                 )
+                marked += claim.recovered
                 if claim.complete > last:
                     last, rounds = claim.complete, 0
                 if bar is not None and claim.complete != bar.n:

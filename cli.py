@@ -29,6 +29,14 @@ class _UsageError(Exception):
     pass
 
 
+def _no_screen_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-screen",
+        action="store_true",
+        help="ignore the campaign's [screen]: run the strategy's ordinary loop",
+    )
+
+
 def _storage_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--storage",
@@ -71,11 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="score the K most promising screened candidates with the [evaluate] sources",
     )
-    p.add_argument(
-        "--no-screen",
-        action="store_true",
-        help="ignore [screen]: run the strategy's ordinary loop",
-    )
+    _no_screen_arg(p)
     _storage_arg(p)
 
     p = sub.add_parser("worker", help="join a campaign as one more worker")
@@ -107,11 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="a running trial without a heartbeat for this long is failed and retried (default 60)",
     )
-    p.add_argument(
-        "--no-screen",
-        action="store_true",
-        help="ignore the campaign's [screen]: run the strategy's ordinary loop",
-    )
+    _no_screen_arg(p)
     _storage_arg(p)
 
     p = sub.add_parser("delete", help="delete a campaign and everything it stored")
