@@ -382,7 +382,7 @@ def _pareto_by_fidelity(args: argparse.Namespace) -> int:
     import optuna
 
     from cosearch._report import fidelity_fronts
-    from cosearch._screening import screen_study_name
+    from cosearch._workers import screen_study_name
 
     wanted: float | None = None
     if args.fidelity != "all":

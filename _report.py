@@ -210,7 +210,7 @@ def campaign_status(store: Store, name: str) -> dict[str, Any]:
         for f, ids in _fidelity_groups(store.engine, study_id, metrics).items()
     ]
     screened = 0
-    from cosearch._screening import screen_study_name
+    from cosearch._workers import screen_study_name
 
     with store.engine.connect() as conn:
         try:

@@ -41,7 +41,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from cosearch._pareto import promotion_order
-from cosearch._workers import SCREENED_FROM
+from cosearch._workers import SCREEN_SUFFIX, SCREENED_FROM, screen_study_name
 from cosearch.errors import ConfigError, CosearchError
 from cosearch.evaluate import Evaluator, Measurement
 from cosearch.store._optuna_compat import create_waiting_trial, study_storage
@@ -68,13 +68,6 @@ __all__ = [
     "screen_study_name",
     "trial_fidelity",
 ]
-
-SCREEN_SUFFIX = ":screen"
-
-
-def screen_study_name(campaign: str) -> str:
-    """The name of ``campaign``'s screen study."""
-    return campaign + SCREEN_SUFFIX
 
 
 def trial_fidelity(metrics: Mapping[str, Measurement], objectives: list[str]) -> float:

@@ -37,8 +37,15 @@ INTERRUPTED = "interrupted by the user"
 #: user attribute of promoted trials (_screening.py): the number of the screen trial they came
 #: from. A stale one is not retried here: its candidate goes back to the screened pool
 SCREENED_FROM = "screened_from"
+#: a campaign's screen study is named after it with this suffix (_screening.py)
+SCREEN_SUFFIX = ":screen"
 DEFAULT_INTERVAL_S = 10.0
 DEFAULT_GRACE_S = 60.0
+
+
+def screen_study_name(campaign: str) -> str:
+    """The name of ``campaign``'s screen study."""
+    return campaign + SCREEN_SUFFIX
 
 
 def pid_alive(pid: int) -> bool:

@@ -11,23 +11,38 @@ model is fitted or used.
 
 from __future__ import annotations
 
-from cosearch.predictors._base import PredictorBase, kendall, spearman
-from cosearch.predictors.evaluation import fewshot_eval, plain_eval
-from cosearch.predictors.fewshot import AdaptedLatencyPredictor, FewShotLatencyPredictor
-from cosearch.predictors.latency import GBRTLatencyPredictor, GNNLatencyPredictor
-from cosearch.predictors.tables import Table, encode_genotypes, load_table
+from typing import TYPE_CHECKING
+
+from cosearch._lazy import lazy_exports
+
+_EXPORTS = {
+    "cosearch.predictors._base": ("PredictorBase", "kendall", "spearman"),
+    "cosearch.predictors.evaluation": ("fewshot_eval", "plain_eval"),
+    "cosearch.predictors.fewshot": ("AdaptedLatencyPredictor", "FewShotLatencyPredictor"),
+    "cosearch.predictors.latency": ("GBRTLatencyPredictor", "GNNLatencyPredictor"),
+    "cosearch.predictors.tables": ("Table", "encode_genotypes", "load_table"),
+}
 
 __all__ = [
     "PredictorBase",
-    "GBRTLatencyPredictor",
-    "GNNLatencyPredictor",
-    "FewShotLatencyPredictor",
-    "AdaptedLatencyPredictor",
-    "Table",
-    "load_table",
-    "encode_genotypes",
+    "kendall",
+    "spearman",
     "fewshot_eval",
     "plain_eval",
-    "spearman",
-    "kendall",
+    "AdaptedLatencyPredictor",
+    "FewShotLatencyPredictor",
+    "GBRTLatencyPredictor",
+    "GNNLatencyPredictor",
+    "Table",
+    "encode_genotypes",
+    "load_table",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+
+if TYPE_CHECKING:
+    from cosearch.predictors._base import PredictorBase, kendall, spearman
+    from cosearch.predictors.evaluation import fewshot_eval, plain_eval
+    from cosearch.predictors.fewshot import AdaptedLatencyPredictor, FewShotLatencyPredictor
+    from cosearch.predictors.latency import GBRTLatencyPredictor, GNNLatencyPredictor
+    from cosearch.predictors.tables import Table, encode_genotypes, load_table
