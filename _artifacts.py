@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,15 +65,20 @@ def plot_layers(cost: Cost, path: str, title: str) -> None:
     from matplotlib.figure import Figure
 
     layers = cost.per_layer
-    fig = Figure(figsize=(max(6.0, len(layers) * 0.12), 5), dpi=100)
-    a1, a2 = fig.subplots(2, 1, sharex=True)
+    width, height = max(6.0, len(layers) * 0.12), 5.0
+    fig = Figure(figsize=(width, height), dpi=100)
+    # fixed margins in inches: tight_layout measured the text by drawing the whole figure once
+    # more, 0.12 s of the 0.34 s each plot took
+    fig.subplots_adjust(
+        left=0.85 / width, right=1 - 0.2 / width, bottom=0.5 / height, top=1 - 0.45 / height
+    )
+    a1, a2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"hspace": 0.18})
     _bars(a1, [lc.latency_cycles for lc in layers], "tab:blue")
     a1.set_ylabel("latency (cycles)")
     _bars(a2, [lc.energy_pj for lc in layers], "tab:orange")
     a2.set_ylabel("energy (pJ)")
     a2.set_xlabel("layer (network order)")
-    a1.set_title(title, fontsize=8)
-    fig.tight_layout()
+    a1.set_title(textwrap.fill(title, int(width * 15)), fontsize=8)
     fig.savefig(path)
 
 
