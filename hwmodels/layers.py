@@ -39,6 +39,7 @@ pooling, whose ``h x w`` is the input size.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -49,6 +50,11 @@ from onnx import shape_inference
 from cosearch.errors import OnnxImportError
 from cosearch.hwmodels._base import Layer
 from cosearch.hwmodels._fold import fold_shape_subgraphs
+
+#: Model metadata key listing, as a JSON array, the graph inputs that hold weights in a
+#: structure-only model (``spaces.onnx_io.strip_weights``). Weights are constants: a MatMul
+#: by one is a GEMM, and a Transpose of one is folded away at compile time.
+WEIGHT_INPUTS_KEY = "cosearch.weight_inputs"
 
 __all__ = [
     "extract_layers",
@@ -421,6 +427,21 @@ def _light_copy(model: onnx.ModelProto) -> onnx.ModelProto:
     return light
 
 
+def weight_names(model: onnx.ModelProto) -> set[str]:
+    """The model's weights: its initializers and the graph inputs ``WEIGHT_INPUTS_KEY`` lists."""
+    names = {i.name for i in model.graph.initializer}
+    names |= {s.values.name for s in model.graph.sparse_initializer}
+    for prop in model.metadata_props:
+        if prop.key == WEIGHT_INPUTS_KEY:
+            try:
+                listed = json.loads(prop.value)
+            except ValueError:
+                continue
+            if isinstance(listed, list):
+                names.update(n for n in listed if isinstance(n, str))
+    return names
+
+
 def _node_name(node: onnx.NodeProto) -> str:
     return node.name or (node.output[0] if node.output else f"<unnamed {node.op_type}>")
 
@@ -461,9 +482,11 @@ def extract_layers(model: onnx.ModelProto, *, elem_bytes: int | None = None) -> 
             f"Supported: {', '.join(sorted(SUPPORTED_OPS))}"
         )
 
+    # from the model as given: shape inference may run on a copy whose big weights are inputs
+    weights = weight_names(model)
     inferred = _infer(model)
     try:
-        return _collect(inferred, eb)
+        return _collect(inferred, eb, weights)
     except _MissingShape as err:
         missing = err
     # Shapes that depend on shape arithmetic inference could not follow: fold it and retry.
@@ -478,7 +501,7 @@ def extract_layers(model: onnx.ModelProto, *, elem_bytes: int | None = None) -> 
         current = folded
         inferred = _infer(current)
         try:
-            return _collect(inferred, eb)
+            return _collect(inferred, eb, weights)
         except _MissingShape as err:
             missing = err
     raise OnnxImportError(str(missing))
@@ -494,10 +517,11 @@ def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
         raise OnnxImportError(f"ONNX shape inference failed: {err}") from err
 
 
-def _collect(inferred: onnx.ModelProto, eb: int) -> list[Layer]:
+def _collect(inferred: onnx.ModelProto, eb: int, weights: set[str]) -> list[Layer]:
     g = _Graph(inferred.graph)
     layers: list[Layer] = []
-    static = g.consts  # initializers, then everything computed from constants and shapes
+    static = g.consts  # weights, then everything computed from constants and shapes
+    static |= weights
     for node in inferred.graph.node:
         op = node.op_type
         if op in ZERO_WORK_OPS:

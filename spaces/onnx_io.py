@@ -131,7 +131,25 @@ def strip_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     names = {i.name for i in out.graph.initializer if i.data_type in floats}
     names |= {s.values.name for s in out.graph.sparse_initializer}
     _weights_to_inputs(out.graph, names)
+    _mark_weight_inputs(out, names)
     return out
+
+
+def _mark_weight_inputs(model: onnx.ModelProto, names: set[str]) -> None:
+    """Record ``names`` as weights held in graph inputs (``WEIGHT_INPUTS_KEY``), so the cost
+    models treat them as constants as they would the initializers they were."""
+    import json
+
+    from cosearch.hwmodels.layers import WEIGHT_INPUTS_KEY, weight_names
+
+    if not names:
+        return
+    initializers = {i.name for i in model.graph.initializer}
+    listed = sorted((weight_names(model) - initializers) | names)
+    for prop in list(model.metadata_props):
+        if prop.key == WEIGHT_INPUTS_KEY:
+            model.metadata_props.remove(prop)
+    model.metadata_props.add(key=WEIGHT_INPUTS_KEY, value=json.dumps(listed))
 
 
 def model_to_bytes(model: onnx.ModelProto) -> bytes:
@@ -469,6 +487,7 @@ def _resolve_external(
         present.append((tensor, target, offset, length))
     if missing:
         _weights_to_inputs(model.graph, missing)
+        _mark_weight_inputs(model, missing)
     if load_weights:
         for tensor, target, offset, length in present:
             _read_external(tensor, target, offset, length)

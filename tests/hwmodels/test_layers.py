@@ -263,3 +263,28 @@ def test_large_weights_are_left_out_of_shape_inference() -> None:
     assert (conv.c, conv.k, conv.p) == (256, 512, 4)
     assert flat.ofmap_elems == 512 * 16
     assert len(m.graph.initializer) == 2 and m.graph.initializer[0].raw_data  # not mutated
+
+
+def test_weights_stay_constants_in_big_and_structure_only_models() -> None:
+    # A MatMul by a weight is one GEMM with the batch as rows, and a Transpose of a weight is
+    # folded away, whether or not the model is big enough (over 1M weight elements) for shape
+    # inference to run on a copy whose weights are inputs, and in cosearch's structure-only
+    # form, where the weights are graph inputs listed in the model's metadata.
+    from cosearch.spaces.onnx_io import model_from_bytes, model_to_bytes, strip_weights
+
+    nodes = [
+        helper.make_node("Conv", ["img", "cw"], ["c"], name="conv"),
+        helper.make_node("Transpose", ["w"], ["wt"], perm=[1, 0], name="wt"),
+        helper.make_node("MatMul", ["x", "wt"], ["y"], name="mm"),
+    ]
+    inputs = [_vi("img", [1, 8, 4, 4]), _vi("x", [8, 16, 64])]
+    outputs = [_vi("c", None), _vi("y", None)]
+    for big in (False, True):
+        inits = [_init("cw", (8, 8, 3, 3)), _init("w", (32, 64))]
+        if big:  # an unused weight takes the model past the 1M elements
+            inits.append(_init("big", (1 << 20,)))
+        m = _model(nodes, inputs, outputs, inits)
+        for model in (m, model_from_bytes(model_to_bytes(strip_weights(m)))):
+            layers = extract_layers(model)
+            assert [(lay.name, lay.kind) for lay in layers] == [("conv", "conv"), ("mm", "gemm")]
+            assert (layers[1].n, layers[1].p, layers[1].c, layers[1].k) == (1, 128, 64, 32)
