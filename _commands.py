@@ -768,14 +768,28 @@ def cmd_hwmodels(args: argparse.Namespace) -> int:
 
 
 # -- hardware -------------------------------------------------------------------------------
+def _parse_dims(items: list[str]) -> dict[str, int]:
+    dims: dict[str, int] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip().isdigit():
+            raise CosearchInputError(f"--dim takes NAME=VALUE with a positive int; got {item!r}")
+        dims[name.strip()] = int(value)
+    return dims
+
+
 def cmd_hw(args: argparse.Namespace) -> int:
     if args.hw_command != "eval":
         raise CosearchInputError("usage: cosearch hw eval MODEL.onnx --accelerator SPEC")
     from cosearch.hwmodels import evaluate_model
     from cosearch.spaces.onnx_io import load_onnx
 
-    kwargs = {} if args.batch is None else {"batch": args.batch}
-    model = load_onnx(args.model, **kwargs)
+    kwargs: dict[str, Any] = {} if args.batch is None else {"batch": args.batch}
+    if args.dim:
+        kwargs["symbols"] = _parse_dims(args.dim)
+    # onnxruntime runs the weights; the analytical models need shapes only
+    measured = args.accelerator.partition(":")[0].strip() == "measured"
+    model = load_onnx(args.model, load_weights=measured, **kwargs)
     result = evaluate_model(model, args.accelerator, cost_model=args.cost_model)
     if args.format == "json":
         _out(json.dumps(result, indent=2, default=str))

@@ -204,6 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--cost-model", default=None, help="default: the template's own model")
     p.add_argument("--batch", type=int, default=None, help="fix a symbolic batch dimension")
+    p.add_argument(
+        "--dim",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="fix the symbolic input dimension NAME (e.g. --dim seq=128; repeatable); "
+        "symbolic dimensions not fixed take --batch on axis 0, else 1",
+    )
     p.add_argument("--format", choices=("table", "json"), default="table")
 
     from cosearch.predictors._cli import add_parsers as add_predictor_parsers

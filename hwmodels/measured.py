@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from cosearch.errors import ConfigError
+from cosearch.errors import ConfigError, OnnxImportError
 from cosearch.hwmodels._base import (
     Accelerator,
     Cost,
@@ -248,6 +248,8 @@ class MeasuredCostModel(CostModel):
             ValueError: ``acc`` is not a ``device`` accelerator.
             ConfigError: the device is a table-only device, ``cuda`` without onnxruntime's
                 CUDA provider, or a graph input has a type that cannot be fed.
+            OnnxImportError: the model's weights are external data it does not hold (load it
+                with ``load_onnx(..., load_weights=True)``), or onnxruntime refuses it.
         """
         import onnxruntime as ort
 
@@ -276,10 +278,23 @@ class MeasuredCostModel(CostModel):
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        session = ort.InferenceSession(
-            model.SerializeToString(), sess_options=opts, providers=[provider]
-        )
+        # errors come back as the exception below; onnxruntime's own log would repeat them
+        opts.log_severity_level = 4
+        external = [
+            t.name for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
+        ]
+        if external:
+            raise OnnxImportError(
+                f"{len(external)} weight(s) of the model (first {external[0]!r}) are external "
+                "data it does not hold; load it with load_onnx(..., load_weights=True)"
+            )
+        try:
+            session = ort.InferenceSession(
+                model.SerializeToString(), sess_options=opts, providers=[provider]
+            )
+        except Exception as err:  # onnxruntime raises its own types (Fail, InvalidGraph, ...)
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise OnnxImportError(f"onnxruntime cannot run the model: {first}") from err
         feeds = _random_inputs(model, self.seed)
         for _ in range(self.warmup):
             session.run(None, feeds)
