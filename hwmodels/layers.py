@@ -134,6 +134,19 @@ class _Graph:
             self._dims[sparse.values.name] = tuple(sparse.dims)
             self.consts.add(sparse.values.name)
 
+    def elem_bytes(self, name: str) -> int | None:
+        """Bytes per element of tensor ``name`` from its inferred type; None when unknown."""
+        vi = self._infos.get(name)
+        if vi is None or not vi.type.HasField("tensor_type"):
+            return None
+        elem = vi.type.tensor_type.elem_type
+        if not elem:
+            return None
+        try:
+            return max(1, int(onnx.helper.tensor_dtype_to_np_dtype(elem).itemsize))
+        except (KeyError, TypeError, ValueError):
+            return None
+
     def dims(self, name: str, node: onnx.NodeProto) -> tuple[int, ...]:
         got = self._dims.get(name)
         if got is not None:
@@ -353,7 +366,7 @@ def _pool(node: onnx.NodeProto, g: _Graph, eb: int, name: str) -> Layer:
 
 def _shaped(kind: str) -> Callable[[onnx.NodeProto, _Graph, int, str], Layer]:
     def build(node: onnx.NodeProto, g: _Graph, eb: int, name: str) -> Layer:
-        if kind == "data" and len(node.output) > 1:  # Split: all outputs together
+        if node.op_type == "Split":  # all outputs together (Dropout's mask is not computed)
             total = sum(_prod(g.dims(o, node)) for o in node.output if o)
             n, c, p, q = 1, total, 1, 1
         else:
@@ -451,7 +464,8 @@ def extract_layers(model: onnx.ModelProto, *, elem_bytes: int | None = None) -> 
     data propagation, so shapes computed by Shape/Gather/Concat chains resolve).
 
     Weights may be initializers or graph inputs with declared shapes (structure-only models).
-    ``elem_bytes`` (bytes per element, default 4 for float32) is recorded on every Layer; cost
+    ``elem_bytes`` (bytes per element) is recorded on every Layer; by default each layer takes
+    its output tensor's element size (2 for float16, 4 for float32, 4 when unknown). Cost
     models may use their own precision instead.
 
     Raises:
@@ -463,13 +477,18 @@ def extract_layers(model: onnx.ModelProto, *, elem_bytes: int | None = None) -> 
     """
     if not isinstance(model, onnx.ModelProto):
         raise TypeError(f"extract_layers() takes an onnx.ModelProto; got {type(model).__name__}")
-    eb = 4 if elem_bytes is None else elem_bytes
-    if isinstance(eb, bool) or not isinstance(eb, int) or eb < 1:
+    eb = elem_bytes
+    if eb is not None and (isinstance(eb, bool) or not isinstance(eb, int) or eb < 1):
         raise ValueError(f"elem_bytes must be a positive int; got {elem_bytes!r}")
 
+    # from the model as given: shape inference may run on a copy whose big weights are inputs
+    weights = weight_names(model)
     unknown: dict[str, list[str]] = {}
+    static = set(weights)
     for node in model.graph.node:
-        if node.op_type not in SUPPORTED_OPS:
+        if _folds(node, static):  # any op may build a constant (a causal mask's Trilu)
+            static.update(node.output)
+        elif node.op_type not in SUPPORTED_OPS:
             unknown.setdefault(node.op_type, []).append(_node_name(node))
     if unknown:
         parts = [
@@ -482,8 +501,6 @@ def extract_layers(model: onnx.ModelProto, *, elem_bytes: int | None = None) -> 
             f"Supported: {', '.join(sorted(SUPPORTED_OPS))}"
         )
 
-    # from the model as given: shape inference may run on a copy whose big weights are inputs
-    weights = weight_names(model)
     inferred = _infer(model)
     try:
         return _collect(inferred, eb, weights)
@@ -517,22 +534,24 @@ def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
         raise OnnxImportError(f"ONNX shape inference failed: {err}") from err
 
 
-def _collect(inferred: onnx.ModelProto, eb: int, weights: set[str]) -> list[Layer]:
+def _collect(inferred: onnx.ModelProto, eb: int | None, weights: set[str]) -> list[Layer]:
     g = _Graph(inferred.graph)
     layers: list[Layer] = []
     static = g.consts  # weights, then everything computed from constants and shapes
     static |= weights
     for node in inferred.graph.node:
-        op = node.op_type
-        if op in ZERO_WORK_OPS:
+        if _folds(node, static):
             static.update(node.output)
             continue
-        inputs = [i for i in node.input if i]
-        if inputs and all(i in static for i in inputs):
-            # Constant folding: shape arithmetic, transposed weights and the like are computed
-            # once at compile time, not per inference.
-            static.update(node.output)
-            continue
-        name = _node_name(node)
-        layers.append(_BUILDERS[op](node, g, eb, name))
+        size = eb or g.elem_bytes(node.output[0]) or 4
+        layers.append(_BUILDERS[node.op_type](node, g, size, _node_name(node)))
     return layers
+
+
+def _folds(node: onnx.NodeProto, static: set[str]) -> bool:
+    """Whether ``node`` is computed once at compile time (constant folding: shape arithmetic,
+    transposed weights, masks), given the tensors already known to be ``static``."""
+    if node.op_type in ZERO_WORK_OPS:
+        return True
+    inputs = [i for i in node.input if i]
+    return bool(inputs) and all(i in static for i in inputs)

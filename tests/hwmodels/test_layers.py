@@ -96,6 +96,13 @@ def test_matmul_broadcast_batch_and_constant_weight() -> None:
     assert (lay.kind, lay.n, lay.p, lay.c, lay.k) == ("gemm", 1, 8, 5, 6)
 
 
+def test_dropout_moves_its_output_only() -> None:
+    # an inference Dropout is the identity: its optional mask output is not computed
+    node = helper.make_node("Dropout", ["x"], ["y", "mask"], name="drop")
+    m = _model([node], [_vi("x", [2, 48])], [_vi("y", None), _vi("mask", None)])
+    assert _one(m).ofmap_elems == 96
+
+
 def test_pooling_windows() -> None:
     mp = helper.make_node(
         "MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1] * 4
@@ -175,6 +182,25 @@ def test_unknown_ops_raise_naming_type_and_node() -> None:
     assert "FancyOp" in msg and "'mystery'" in msg and "TopK" in msg and "'pick'" in msg
 
 
+def test_any_op_may_build_a_constant() -> None:
+    # A causal mask as torch.onnx exports it: Trilu over a tensor shaped from the input's
+    # Shape is folded at compile time; the same op on activations is a layer nobody prices.
+    ones = numpy_helper.from_array(np.ones((1,), np.float32), "one")
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Expand", ["one", "shape"], ["full"]),
+        helper.make_node("Trilu", ["full"], ["mask"], name="causal"),
+        helper.make_node("Mul", ["x", "mask"], ["y"], name="masked"),
+    ]
+    m = _model(nodes, [_vi("x", [4, 4])], [_vi("y", None)], [ones])
+    assert [(lay.name, lay.kind) for lay in extract_layers(m)] == [("masked", "eltwise")]
+
+    on_activations = helper.make_node("Trilu", ["y"], ["z"], name="runtime")
+    m = _model([*nodes, on_activations], [_vi("x", [4, 4])], [_vi("z", None)], [ones])
+    with pytest.raises(OnnxImportError, match="Trilu \\(node 'runtime'\\)"):
+        extract_layers(m)
+
+
 def test_uninferable_shape_names_the_tensor() -> None:
     node = helper.make_node("Relu", ["x"], ["y"], name="act")
     m = _model([node], [_vi("x", ["batch", 4])], [_vi("y", None)])
@@ -189,6 +215,17 @@ def test_elem_bytes_override_and_validation() -> None:
     node = helper.make_node("Relu", ["x"], ["y"])
     m = _model([node], [_vi("x", [1, 4])], [_vi("y", None)])
     assert _one(m, elem_bytes=2).elem_bytes == 2
+    assert _one(m).elem_bytes == 4
+    # by default from the tensor's type: a float16 model moves half the bytes
+    half = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, None)],
+    )
+    half_model = helper.make_model(half, opset_imports=[helper.make_opsetid("", 17)])
+    assert _one(half_model).elem_bytes == 2
+    assert _one(half_model, elem_bytes=4).elem_bytes == 4
     with pytest.raises(ValueError, match="elem_bytes"):
         extract_layers(m, elem_bytes=0)
     with pytest.raises(TypeError):
