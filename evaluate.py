@@ -206,12 +206,8 @@ class Evaluator:
             from cosearch.predictors.persist import load_predictor
 
             found = load_predictor(self.store, predictor_id)
-            if found.encoding in ("table", "paths") and found.space != self.network.name:
-                raise ConfigError(
-                    f"predictor {predictor_id!r} encodes {found.space!r} genotypes; this "
-                    f"campaign's network space is {self.network.name!r}",
-                    key="accuracy" if predictor_id == self._accuracy_predictor else "latency",
-                )
+            role = "accuracy" if predictor_id == self._accuracy_predictor else "latency"
+            _check_predictor_fits(found, role, self.network)
             self._predictors[predictor_id] = found
         return found
 
@@ -308,6 +304,60 @@ def get_cost_model_checked(name: str):  # noqa: ANN201 - returns a CostModel
         return get_cost_model(name)
     except ConfigError as exc:
         raise ConfigError(str(exc.args[0]), key="cost") from exc
+
+
+def _check_predictor_fits(found: Any, role: str, network: NetworkSpace) -> None:
+    """Raise ConfigError unless the stored predictor ``found`` can be the ``role`` source
+    (``accuracy`` or ``latency``) of candidates of ``network``."""
+    from cosearch.predictors.fewshot import FewShotLatencyPredictor
+
+    pid = found.predictor_id
+    target = found.target.lower()
+    if role == "latency":
+        # latency_ms is the unit of the metric; cycles or another cost would be recorded as ms
+        fits = target.startswith("lat_") or target == "latency_ms"
+    else:
+        costs = {*Cost.METRICS, "macs"}
+        fits = not (target.startswith("lat") or "latency" in target or target in costs)
+    if not fits:
+        raise ConfigError(
+            f"predictor {pid!r} predicts {found.target!r}, which is not "
+            f"{'a latency in ms' if role == 'latency' else 'an accuracy'}; it cannot be the "
+            f"{role} source",
+            key=role,
+        )
+    if isinstance(found.estimator, FewShotLatencyPredictor):
+        raise ConfigError(
+            f"predictor {pid!r} is a meta-trained few-shot predictor that no device was adapted "
+            "to; store one adapted to a device (cosearch predictor train --kind fewshot)",
+            key=role,
+        )
+    if found.encoding not in ("table", "paths"):
+        return  # features of the network itself: they see every option
+    if found.space != network.name:
+        raise ConfigError(
+            f"predictor {pid!r} encodes {found.space!r} genotypes; this campaign's network "
+            f"space is {network.name!r}",
+            key=role,
+        )
+    trained = found.training_ref.get("network_options")
+    if trained is None and found.training_ref.get("source") == "table":
+        trained = type(network)().options  # stored before the options were recorded
+    if not isinstance(trained, Mapping):
+        return
+    import json
+
+    ours = json.loads(json.dumps(network.options))  # as the training reference stores them
+    ignored = {"batch"} if role == "accuracy" else set()  # accuracy does not depend on it
+    for key in sorted(set(trained) - ignored):  # an option added since keeps its default
+        if trained.get(key) != ours.get(key):
+            raise ConfigError(
+                f"predictor {pid!r} sees only the {found.space} genotype ({found.encoding} "
+                f"encoding) and was trained on the network with {key} = {trained.get(key)}; "
+                f"this campaign's has {key} = {ours.get(key)} (train one with the onnx "
+                "encoding to cover other options)",
+                key=role,
+            )
 
 
 def _check_latency_table(source: str, what: str, network: NetworkSpace) -> str:

@@ -78,7 +78,8 @@ def train_embedding(
 
 def embed(state: dict[str, torch.Tensor], x: np.ndarray, hidden: int, embed_dim: int) -> np.ndarray:
     """The embedding ``h`` (float64, N x embed_dim) of standardized features ``x``."""
-    net = EmbeddingNet(x.shape[1], hidden, embed_dim, 1)
+    with torch.random.fork_rng(devices=[]):  # its random initial weights are replaced
+        net = EmbeddingNet(x.shape[1], hidden, embed_dim, 1)
     net.body.load_state_dict(state)
     with torch.no_grad():
         return net.body(torch.from_numpy(x.astype(np.float32))).numpy().astype(np.float64)

@@ -27,6 +27,7 @@ from cosearch.predictors.persist import (
     KINDS,
     LATENCY_KINDS,
     StoredPredictor,
+    check_new_id,
     check_predictor_id,
     save_predictor,
 )
@@ -55,7 +56,8 @@ def default_encoding(kind: str, space: str | None, from_table: bool) -> str:
 def make_estimator(kind: str, seed: int, y: np.ndarray) -> Any:
     """A fresh estimator of ``kind`` seeded with ``seed``. Accuracy kinds fit the log error
     when every target is in [0, 100] (``max_accuracy`` 1 when all are <= 1, else 100), and the
-    raw target otherwise."""
+    raw target otherwise. ``y`` is every known value of the target, not only the rows drawn
+    for training: a draw that happens to stay below 1 would otherwise cap the predictions."""
     from cosearch.predictors.persist import _estimator_class
 
     cls = _estimator_class(kind)
@@ -87,6 +89,11 @@ def _split(
     n: int, train: int | None, seed: int, score_rows: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Positions ``0..n-1`` drawn for training and (up to ``score_rows``) for scoring."""
+    ok = isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
+    if not ok or not 0 <= int(seed) < 2**32:
+        raise ConfigError(
+            f"The 'seed' argument must be an int in [0, 2**32); got {seed!r}", key="seed"
+        )
     everything = np.arange(n)
     if train is None:
         return everything, np.zeros(0, dtype=np.int64)
@@ -155,8 +162,15 @@ def _fit_and_save(
     seed: int,
     training_ref: dict[str, Any],
     replace: bool,
+    y_known: np.ndarray,
     meta: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> StoredPredictor:
+    if kind in ("fewshot", "hybrid") and not (np.isfinite(y_fit).all() and (y_fit > 0).all()):
+        raise ConfigError(
+            f"a {kind!r} predictor fits latencies, which must be finite and > 0; target "
+            f"{target!r} has {int(np.sum(~(y_fit > 0)))} training value(s) that are not",
+            key="target",
+        )
     if kind == "fewshot":
         if meta is None:
             raise ConfigError("a fewshot predictor trains from a table's lat_* columns", key="kind")
@@ -164,7 +178,7 @@ def _fit_and_save(
 
         est = FewShotLatencyPredictor(random_state=seed).fit(*meta).adapt(x_fit, y_fit)
     else:
-        est = make_estimator(kind, seed, y_fit).fit(x_fit, y_fit)
+        est = make_estimator(kind, seed, y_known).fit(x_fit, y_fit)
     x_train = None
     if kind == "hybrid":
         x_train = est.features(x_fit)  # refit on load from the analytical features, not models
@@ -212,6 +226,7 @@ def train_from_table(
 
     _check_kind(kind)
     check_predictor_id(predictor_id)
+    check_new_id(store, predictor_id, replace)
     encoding = encoding or default_encoding(kind, space, from_table=True)
     check_encoding(encoding, space)
     _check_encoding_for(kind, encoding)
@@ -248,6 +263,7 @@ def train_from_table(
         "path": str(path),
         "sha256": _sha256(path),
         "space": space,
+        "network_options": _default_options(space),
         "target": target,
         "rows": int(n),
         "seed": int(seed),
@@ -269,8 +285,24 @@ def train_from_table(
         seed,
         ref,
         replace,
+        y_all[rows],
         meta,
     )
+
+
+def _default_options(space: str) -> dict[str, Any]:
+    from cosearch.spaces import get_space
+
+    return dict(get_space(space).options)
+
+
+def _campaign_network_options(store: Store, campaign: str) -> dict[str, Any]:
+    from cosearch.config import parse_config
+    from cosearch.spaces import get_space
+
+    row = store.require_campaign(campaign)
+    config = parse_config(row["config_toml"], path=f"<campaign {campaign}>")
+    return dict(get_space(config.network, **config.network_options).options)
 
 
 def campaign_rows(
@@ -373,6 +405,7 @@ def train_from_campaign(
 
     _check_kind(kind)
     check_predictor_id(predictor_id)
+    check_new_id(store, predictor_id, replace)
     if kind == "fewshot":
         raise ConfigError(
             "a fewshot predictor meta-trains on a table of many devices; train it with --table",
@@ -408,6 +441,7 @@ def train_from_campaign(
         "campaign": campaign,
         "metric": metric,
         "measurement_source": items[0]["source"],
+        "network_options": _campaign_network_options(store, campaign),
         "architectures": len(items),
         "rows": int(n),
         "seed": int(seed),
@@ -426,4 +460,5 @@ def train_from_campaign(
         seed,
         ref,
         replace,
+        np.array([i["value"] for i in items]),
     )

@@ -54,11 +54,11 @@ def _table(table: str | Path | Table, space: str) -> Table:
     return load_table(table, space)
 
 
-def _count(value: Any, name: str, available: int) -> int:
+def _count(value: Any, name: str, available: int, low: int = 1) -> int:
     ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not ok or not 1 <= int(value) < available:
+    if not ok or not low <= int(value) < available:
         raise ConfigError(
-            f"The {name!r} argument must be an int in [1, {available - 1}] (the table has "
+            f"The {name!r} argument must be an int in [{low}, {available - 1}] (the table has "
             f"{available} rows with the target); got {value!r} instead.",
             key=name,
         )
@@ -180,11 +180,11 @@ def plain_eval(
 
         x = encode_genotypes_as("paths", space, data.genotypes)
     rows = np.flatnonzero(np.isfinite(y))
-    train = _count(train, "train", len(rows))
+    train = _count(train, "train", len(rows), low=2)
     rhos, taus = [], []
     for seed in seed_list(seeds):
         fit_rows, rest = _draw(rows, train, seed)
-        est = make_estimator(model, seed, y[fit_rows]).fit(x[fit_rows], y[fit_rows])
+        est = make_estimator(model, seed, y[rows]).fit(x[fit_rows], y[fit_rows])
         pred = est.predict(x[rest])
         rhos.append(spearman(y[rest], pred))
         taus.append(kendall(y[rest], pred))

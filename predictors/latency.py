@@ -189,6 +189,8 @@ class GNNLatencyPredictor(PredictorBase):
     def predict(self, X: Any) -> np.ndarray:
         """Predicted latencies (unit of the training ``y``), shape ``(n,)``."""
         check_is_fitted(self)
+        import torch
+
         from cosearch.predictors._gnn import GraphNet, collate, predict_graph_net
 
         graphs = graph_list(X)
@@ -197,7 +199,10 @@ class GNNLatencyPredictor(PredictorBase):
                 f"graphs have {graphs[0][0].shape[1]} node features; the predictor was fitted "
                 f"on {self.n_features_in_}"
             )
-        net = GraphNet(self.n_features_in_, self.hidden, self.layers)
+        # building the module draws initial weights from torch's global generator; they are
+        # overwritten at once, and the user's seeded stream must not move
+        with torch.random.fork_rng(devices=[]):
+            net = GraphNet(self.n_features_in_, self.hidden, self.layers)
         net.load_state_dict(self.state_dict_)
         z = predict_graph_net(net, collate(graphs, self.x_mean_, self.x_std_))
         out = z * self.y_std_ + self.y_mean_

@@ -260,6 +260,7 @@ def _state(kind: str, est: Any, X: Any, y: Any) -> tuple[dict[str, Any], dict[st
         "n_devices": int(meta.n_devices_),
         "has_embedding": meta.embed_state_ is not None,
         "meta_scores": [[float(s), float(n), float(v)] for (s, n), v in meta.meta_scores_.items()],
+        "transform_scores": {str(k): float(v) for k, v in meta.transform_scores_.items()},
         "adapted": adapted is not None,
     }
     if adapted is not None:
@@ -268,6 +269,30 @@ def _state(kind: str, est: Any, X: Any, y: Any) -> tuple[dict[str, Any], dict[st
             tensors[f"adapted.{name}"] = _tensor(getattr(adapted, name))
         state["adapted_scale"] = float(adapted.scale_)
     return {"hyperparameters": hyper, "state": state}, tensors
+
+
+def _exists(conn: sa.Connection, predictor_id: str) -> bool:
+    table = schema.predictors
+    found = conn.execute(
+        sa.select(table.c.predictor_id).where(table.c.predictor_id == predictor_id)
+    )
+    return found.first() is not None
+
+
+def _exists_error(store: Store, predictor_id: str) -> StoreInputError:
+    return StoreInputError(
+        f"predictor {predictor_id!r} already exists in {store.display_url}; choose another id "
+        "or replace it"
+    )
+
+
+def check_new_id(store: Store, predictor_id: str, replace: bool) -> None:
+    """Raise StoreInputError when ``predictor_id`` is taken and ``replace`` is False: before
+    training, so a long fit is not thrown away at the end."""
+    if not replace:
+        with store.engine.connect() as conn:
+            if _exists(conn, predictor_id):
+                raise _exists_error(store, predictor_id)
 
 
 def save_predictor(
@@ -324,15 +349,9 @@ def save_predictor(
     }
     table = schema.predictors
     with store.engine.begin() as conn:
-        exists = conn.execute(
-            sa.select(table.c.predictor_id).where(table.c.predictor_id == predictor_id)
-        ).first()
-        if exists is not None:
+        if _exists(conn, predictor_id):
             if not replace:
-                raise StoreInputError(
-                    f"predictor {predictor_id!r} already exists in {store.display_url}; choose "
-                    "another id or replace it"
-                )
+                raise _exists_error(store, predictor_id)
             conn.execute(table.delete().where(table.c.predictor_id == predictor_id))
         conn.execute(table.insert().values(**row))
     return StoredPredictor(
@@ -409,6 +428,7 @@ def _restore(kind: str, params: Mapping[str, Any], tensors: Mapping[str, Any]) -
     meta.n_features_in_ = int(state["n_features_in"])
     meta.n_devices_ = int(state["n_devices"])
     meta.meta_scores_ = {(s, n): v for s, n, v in state["meta_scores"]}
+    meta.transform_scores_ = dict(state.get("transform_scores", {}))  # absent before 2026-12
     if not state["adapted"]:
         return meta
     adapted = AdaptedLatencyPredictor(meta=meta)

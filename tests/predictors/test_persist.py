@@ -265,3 +265,59 @@ latency = "predictor:lat"
     assert cfg.identity()["latency_source"] == "predictor:lat"
     with pytest.raises(ConfigError, match="line 12: .* not available for latency"):
         parse_config(text.replace('"predictor:lat"', '"measured:cpu"'))
+
+
+def test_evaluator_refuses_predictors_that_do_not_fit_the_role(store, tiny_nb201_csv) -> None:
+    from cosearch.evaluate import Evaluator
+    from cosearch.spaces import get_hardware_space, get_space
+
+    table = load_table(tiny_nb201_csv, "nb201")
+    lat = table.latencies()
+    x, y = table.features, lat[:, 0]
+    gbrt = GBRTLatencyPredictor(max_iter=5).fit(x, y)
+    from_table = {"source": "table", "path": "x.csv"}  # stored before options were recorded
+    for pid, target, ref in (
+        ("lat-table", "lat_pixel3", from_table),
+        ("lat-small", "lat_pixel3", {"source": "table", "network_options": {"channels": 4}}),
+        ("energy", "energy_mj", REF),
+    ):
+        save_predictor(store, pid, gbrt, encoding="table", space="nb201", target=target,
+                       training_ref=ref, X_train=x, y_train=y)  # fmt: skip
+    meta = FewShotLatencyPredictor(epochs=2, meta_episodes=1).fit(table.features, lat[:, :5])
+    save_predictor(store, "meta", meta, encoding="table", space="nb201", target="lat_x",
+                   training_ref=REF)  # fmt: skip
+    hw = get_hardware_space("systolic")
+
+    def evaluator(net, **sources):
+        return Evaluator(net, hw, cost="analytical:systolic", store=store, **sources)
+
+    default = get_space("nb201")
+    small = get_space("nb201", channels=4)
+    evaluator(default, accuracy=None, latency="predictor:lat-table")
+    with pytest.raises(ConfigError, match="'lat_pixel3', which is not an accuracy"):
+        evaluator(default, accuracy="predictor:lat-table")
+    with pytest.raises(ConfigError, match="'energy_mj', which is not a latency in ms"):
+        evaluator(default, accuracy=None, latency="predictor:energy")
+    with pytest.raises(ConfigError, match="no device was adapted"):
+        evaluator(default, accuracy=None, latency="predictor:meta")
+    # a table encoding sees the genotype only: the network must be the one it was trained on
+    with pytest.raises(ConfigError, match="trained on the network with channels = 16"):
+        evaluator(small, accuracy=None, latency="predictor:lat-table")
+    with pytest.raises(ConfigError, match="channels = 4; this campaign's has channels = 16"):
+        evaluator(default, accuracy=None, latency="predictor:lat-small")
+    small_options = {k: small.options[k] for k in small.options}
+    save_predictor(store, "lat-small-all", gbrt, encoding="table", space="nb201",
+                   target="lat_pixel3", training_ref={"network_options": small_options},
+                   X_train=x, y_train=y)  # fmt: skip
+    evaluator(small, accuracy=None, latency="predictor:lat-small-all")
+
+
+def test_fewshot_transform_scores_survive_the_store(store, tiny_nb201_csv) -> None:
+    table = load_table(tiny_nb201_csv, "nb201")
+    meta = FewShotLatencyPredictor(epochs=2, meta_episodes=2).fit(
+        table.features, table.latencies()[:, :5]
+    )
+    assert set(meta.transform_scores_) == {"relative", "log"}
+    save_predictor(store, "m", meta, encoding="table", space="nb201", target="lat_x",
+                   training_ref=REF)  # fmt: skip
+    assert load_predictor(store, "m").estimator.transform_scores_ == meta.transform_scores_

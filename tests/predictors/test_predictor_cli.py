@@ -57,6 +57,7 @@ def test_train_list_and_load(capsys, tiny_nb201_csv, db_url) -> None:
     assert info["scores"]["rows"] == 40 and info["scores"]["spearman"] > 0.5
     assert 0 <= info["scores"]["coverage90"] <= 1
     assert info["training_ref"]["rows"] == 80 and len(info["training_ref"]["sha256"]) == 64
+    assert info["training_ref"]["network_options"]["channels"] == 16  # the table's network
     code, out = _cli(
         capsys,
         "predictor", "train", "--id", "lat5", "--kind", "fewshot", *table,
@@ -68,6 +69,12 @@ def test_train_list_and_load(capsys, tiny_nb201_csv, db_url) -> None:
             capsys,
             "predictor", "train", "--id", "acc", "--kind", "gbrt", *table,
             "--target", "lat_dev2", "--storage", db_url,
+        )  # fmt: skip
+    with pytest.raises(ConfigError, match="'seed' argument must be an int in"):
+        _cli(
+            capsys,
+            "predictor", "train", "--id", "neg", "--kind", "gbrt", *table,
+            "--target", "lat_dev2", "--seed", "-1", "--storage", db_url,
         )  # fmt: skip
     code, _ = _cli(
         capsys,
