@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import re
 import shlex
 import sys
@@ -211,26 +212,30 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from cosearch.store import open_store
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if args.heartbeat <= 0 or args.grace <= args.heartbeat:
+    finite = math.isfinite(args.heartbeat) and math.isfinite(args.grace)
+    if not finite or args.heartbeat <= 0 or args.grace <= args.heartbeat:
         raise CosearchInputError(
             f"--grace ({args.grace}) must exceed --heartbeat ({args.heartbeat}) > 0"
         )
+    if args.trials is not None and args.trials < 1:
+        raise CosearchInputError(f"--trials must be >= 1; got {args.trials}")
     opts = {"heartbeat_s": args.heartbeat, "grace_s": args.grace}
-    store = open_store(args.storage, create=args.config is not None)
+    # the config first: a bad one must not leave a new, empty store behind
+    cfg = load_config(args.config) if args.config is not None else None
+    if cfg is not None and cfg.name != args.name:
+        raise CosearchInputError(
+            f"--config {args.config} defines campaign {cfg.name!r}, not {args.name!r}"
+        )
+    store = open_store(args.storage, create=cfg is not None)
     if store.campaign(args.name) is not None:
         store.close()
         campaign = Campaign.from_store(args.name, storage=args.storage, **opts)
-    elif args.config is not None:
-        cfg = load_config(args.config)
-        if cfg.name != args.name:
-            raise CosearchInputError(
-                f"--config {args.config} defines campaign {cfg.name!r}, not {args.name!r}"
-            )
+    elif cfg is not None:
         campaign = Campaign(cfg, store, **opts)
     else:
         store.require_campaign(args.name)  # raises with the list of campaigns
         raise AssertionError("unreachable")
-    target = args.trials or campaign.config.trials
+    target = args.trials if args.trials is not None else campaign.config.trials
     try:
         if campaign.config.screen is not None and not args.no_screen:
             summary = campaign.run_screened(target, progress=args.progress)
@@ -273,7 +278,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     if not infos:
         if not names:
-            _out(f"no campaigns in {args.storage or 'the store'}")
+            _out(f"no campaigns in {store.display_url}")
         return 0
     rows = [
         {
@@ -587,8 +592,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     targets = [parse_target(n, args.storage) for n in args.names]
     cmp = compare_campaigns(targets, fraction=args.fraction)
     if args.plot:
-        plot_comparison(cmp, args.plot)
-        print(f"wrote {args.plot}", file=sys.stderr)
+        path = _plot_path(args.plot)
+        try:
+            plot_comparison(cmp, str(path))
+        except OSError as exc:
+            raise CosearchInputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        print(f"wrote {path}", file=sys.stderr)
     if args.format == "json":
         _out(to_json(cmp))
         return 0
@@ -606,6 +615,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+_PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff")
+
+
+def _plot_path(name: str) -> Path:
+    """Where a plot named ``name`` goes (``.png`` added when it has no suffix), checked before
+    any work: the folder exists, the name is not a folder, matplotlib writes the format."""
+    out = Path(name)
+    if out.is_dir():
+        raise CosearchInputError(f"cannot write plot {out}: it is a folder; name a file in it")
+    if not out.suffix:
+        out = out.with_name(out.name + ".png")
+    if out.suffix.lower() not in _PLOT_SUFFIXES:
+        raise CosearchInputError(
+            f"cannot write plot {out}: unknown format {out.suffix!r}; use one of "
+            + ", ".join(_PLOT_SUFFIXES)
+        )
+    if not out.parent.exists():
+        raise CosearchInputError(f"cannot write {out}: folder {out.parent} does not exist")
+    return out
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     with _store(args) as store:
         df = store.query(args.sql)
@@ -614,7 +644,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         _out(df.to_csv(index=False))
     else:
-        _out(df.to_string(index=False) if len(df.columns) else "(no rows)")
+        _out(df.to_string(index=False) if len(df) else "(no rows)")
     return 0
 
 

@@ -78,7 +78,7 @@ class Comparison:
                 "feasible": c.feasible,
                 "front": c.front_size,
                 "hypervolume": c.hv_final,
-                f"trials_to_{int(self.fraction * 100)}%": "-"
+                f"trials_to_{self.fraction * 100:g}%": "-"
                 if c.trials_to_fraction is None
                 else c.trials_to_fraction,
             }

@@ -38,7 +38,7 @@ class Registry(Generic[T]):
         except (KeyError, TypeError):
             valid = ", ".join(self.names())
             raise UnknownNameError(
-                f"unknown {self.kind} {name!r}; valid {self.kind}s: {valid}", key=key
+                f"unknown {self.kind} {name!r}; valid: {valid}", key=key
             ) from None
 
     def create(self, name: str, /, **options: Any) -> T:

@@ -103,7 +103,11 @@ class Constraint:
         return float(v)
 
     def __str__(self) -> str:
-        return f"{self.metric} {self.op} {self.bound:g}"
+        # short where that loses nothing (4, not 4.0), every digit otherwise: this string is
+        # part of the campaign's identity, so two bounds that differ must print differently
+        short = f"{self.bound:g}"
+        bound = short if float(short) == self.bound else repr(self.bound)
+        return f"{self.metric} {self.op} {bound}"
 
 
 @dataclass(frozen=True)
@@ -531,7 +535,7 @@ def load_config(path: str | Path) -> CampaignConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from exc
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark some editors write is not TOML
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file is not UTF-8 text (byte {exc.start})", path=str(p)) from exc
     return parse_config(text, path=str(p))

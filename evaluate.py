@@ -160,7 +160,7 @@ class Evaluator:
         self.measured = kind == "measured"
         if self.measured:
             # measured:DEVICE times whole models on a real device of the `device` space
-            model_name = "measured"
+            model_name, version = "measured", ""
             if hardware.name != "device":
                 raise ConfigError(
                     f"cost source {cost!r} measures a real device: the hardware space must "
@@ -175,8 +175,28 @@ class Evaluator:
                     key="cost",
                 )
         else:
-            model_name = what.split("/")[0]
+            model_name, _, version = what.partition("/")
+            if model_name == "measured":
+                raise ConfigError(
+                    f"cost source {cost!r}: the measured model times a real device; write "
+                    "'measured:DEVICE' (e.g. 'measured:cpu') with hardware = 'device'",
+                    key="cost",
+                )
         self.cost_model = get_cost_model_checked(model_name)
+        timed = self._latency_predictor is None and self._latency_device is None
+        device = getattr(hardware, "device_name", None)
+        if self.measured and timed and device is not None:
+            from cosearch.hwmodels.measured import MeasuredCostModel
+
+            if isinstance(self.cost_model, MeasuredCostModel):
+                self.cost_model.provider(device)  # fail now, not at the first trial
+        if version and self.cost_model.source != f"analytical:{what}":
+            raise ConfigError(
+                f"cost source {cost!r} names a version this cosearch does not have; its "
+                f"{model_name} model is {self.cost_model.source!r} (or write "
+                f"'analytical:{model_name}')",
+                key="cost",
+            )
         if self.cost_model.templates and hardware.name not in self.cost_model.templates:
             raise ConfigError(
                 f"cost model {model_name!r} cannot price hardware space "

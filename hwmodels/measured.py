@@ -239,6 +239,27 @@ class MeasuredCostModel(CostModel):
             macs=0,
         )
 
+    def provider(self, device: str) -> str:
+        """onnxruntime's execution provider for ``device``; ConfigError for a device this
+        machine cannot measure (a table-only device, or a provider this install lacks)."""
+        import onnxruntime as ort
+
+        device = canonical_device(device)
+        if device not in MEASURED_DEVICES:
+            raise ConfigError(
+                f"device {device!r} is a column of the NAS-Bench-201 latency table, not a "
+                f"device this machine can measure; measured devices: {list(MEASURED_DEVICES)}",
+                key="name",
+            )
+        provider = MEASURED_DEVICES[device]
+        if provider not in ort.get_available_providers():
+            raise ConfigError(
+                f"device {device!r} needs onnxruntime's {provider}, which this installation "
+                f"lacks (available: {', '.join(ort.get_available_providers())})",
+                key="name",
+            )
+        return provider
+
     # -- measuring ----------------------------------------------------------------------------
     def measure(self, model: onnx.ModelProto, acc: Accelerator | None = None) -> LatencyMeasurement:
         """Time ``model`` on the device ``acc`` names (``Accelerator("device", {"name": ...})``;
@@ -260,19 +281,7 @@ class MeasuredCostModel(CostModel):
         device = canonical_device(
             acc.get("name", DEFAULT_DEVICE) if acc is not None else DEFAULT_DEVICE
         )
-        if device not in MEASURED_DEVICES:
-            raise ConfigError(
-                f"device {device!r} is a column of the NAS-Bench-201 latency table, not a "
-                f"device this machine can measure; measured devices: {list(MEASURED_DEVICES)}",
-                key="name",
-            )
-        provider = MEASURED_DEVICES[device]
-        if provider not in ort.get_available_providers():
-            raise ConfigError(
-                f"device {device!r} needs onnxruntime's {provider}, which this installation "
-                f"lacks (available: {', '.join(ort.get_available_providers())})",
-                key="name",
-            )
+        provider = self.provider(device)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1

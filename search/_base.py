@@ -52,7 +52,8 @@ class Option:
                     f"{self.high if self.high is not None else 'inf'}]"
                 )
             raise ConfigError(
-                f"The {name!r} option of strategy {owner} must be a "
+                f"The {name!r} option of strategy {owner} must be "
+                f"{'an' if self.type.__name__[0] in 'aeiou' else 'a'} "
                 f"{self.type.__name__}{rng}. Got {value!r} instead.",
                 key=name,
             )

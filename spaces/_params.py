@@ -220,6 +220,12 @@ class Param:
             if "choices" in spec:
                 return self._numeric_choices(spec["choices"], owner)
             changes = {k: spec[k] for k in ("low", "high", "step", "log") if k in spec}
+            if "log" in spec and not isinstance(spec["log"], bool):
+                raise ConfigError(
+                    f"{where}: log must be true or false; got {spec['log']!r}", key=self.name
+                )
+            if spec.get("log") and "step" not in spec:
+                changes["step"] = None  # a log range has no grid: the default step is dropped
         elif isinstance(spec, (list, tuple)):
             if len(spec) != 2:
                 return self._numeric_choices(spec, owner)

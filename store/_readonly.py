@@ -25,14 +25,18 @@ _ALLOWED_ACTIONS = {
     sqlite3.SQLITE_FUNCTION,
     getattr(sqlite3, "SQLITE_RECURSIVE", 33),
 }
-# pragmas that only report; a pragma with an argument (a setter) is always refused
-_READ_PRAGMAS = {
+# pragmas whose argument names a table or index: they report on it and set nothing
+_TABLE_PRAGMAS = {
     "table_info",
     "table_xinfo",
     "table_list",
     "index_list",
     "index_info",
+    "index_xinfo",
     "foreign_key_list",
+}
+# pragmas that only report; any other pragma with an argument (a setter) is refused
+_READ_PRAGMAS = _TABLE_PRAGMAS | {
     "database_list",
     "user_version",
     "schema_version",
@@ -48,8 +52,10 @@ _READ_PRAGMAS = {
 def _authorizer(action: int, arg1: Any, arg2: Any, dbname: Any, source: Any) -> int:
     if action in _ALLOWED_ACTIONS:
         return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_PRAGMA and arg2 is None and str(arg1).lower() in _READ_PRAGMAS:
-        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA:
+        name = str(arg1).lower()
+        if name in _READ_PRAGMAS and (arg2 is None or name in _TABLE_PRAGMAS):
+            return sqlite3.SQLITE_OK
     return sqlite3.SQLITE_DENY
 
 
@@ -99,8 +105,16 @@ def _sqlite(raw: sqlite3.Connection, sql: str) -> pd.DataFrame:
         raw.execute("PRAGMA query_only = 0")
 
 
+def _without_comments(sql: str) -> str:
+    """``sql`` without ``--`` and ``/* */`` comments (only used to spot an empty statement: a
+    comment marker inside a string literal leaves the rest of the statement, never nothing)."""
+    import re
+
+    return re.sub(r"--[^\n]*|/\*.*?(\*/|$)", " ", sql, flags=re.S)
+
+
 def run_readonly_query(url: str, engine: sa.Engine, sql: str) -> pd.DataFrame:
-    if not isinstance(sql, str) or not sql.strip():
+    if not isinstance(sql, str) or not _without_comments(sql).strip(" \t\r\n;"):
         raise QueryError("empty SQL statement")
     u = make_url(url)
     backend = u.get_backend_name()

@@ -91,6 +91,8 @@ class Store:
                 )
             if path.exists() and not os.access(path, os.R_OK):
                 raise StoreInputError(f"cannot read database {path}: permission denied")
+        if not create:
+            self._require_cosearch_tables()
         try:
             self.optuna_storage = optuna.storages.RDBStorage(
                 self.url, engine_kwargs=self._engine_kwargs()
@@ -113,6 +115,27 @@ class Store:
         except sa.exc.OperationalError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise StoreInputError(f"cannot write storage {self.display_url}: {reason}") from exc
+
+    def _require_cosearch_tables(self) -> None:
+        """Refuse a database cosearch never wrote to: opening it would add Optuna's and
+        cosearch's tables (and switch an SQLite file to WAL) in someone else's database."""
+        try:
+            engine = sa.create_engine(self.url, **self._engine_kwargs())
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError) as exc:
+            raise StoreInputError(f"cannot open storage {self.display_url}: {exc}") from exc
+        try:
+            with engine.connect() as conn:
+                ours = sa.inspect(conn).has_table(schema.schema_version.name)
+        except sa.exc.DBAPIError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise StoreInputError(f"cannot open storage {self.display_url}: {reason}") from exc
+        finally:
+            engine.dispose()
+        if not ours:
+            raise StoreInputError(
+                f"{self.display_url} is not a cosearch store (no cosearch tables); run "
+                "`cosearch run CONFIG` with it to make one, or pass another --storage"
+            )
 
     def _engine_kwargs(self) -> dict[str, Any]:
         if make_url(self.url).get_backend_name() == "sqlite":

@@ -200,3 +200,101 @@ def test_bad_onnx_files_exit_2(tmp_path, kind):
     r = run_cli("hw", "eval", str(path), "--accelerator", "systolic", "--format", "json")
     assert r.returncode == 2, (kind, r.stderr)
     assert r.stderr.count("\n") == 1 and str(path) in r.stderr
+
+
+def _campaign_names(url):
+    with cosearch.open_store(url, create=False) as store:
+        return store.campaign_names()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "device_not_measurable",
+        "screen_predictor_missing",
+        "analytical_measured",
+        "unknown_model_version",
+        "constraint_bound_typed_as_text",
+    ],
+)
+def test_a_new_campaign_with_bad_sources_is_not_stored(small_db, case):
+    # checked before the campaign's row and study exist, so fixing the file and running it
+    # again is not refused as "a different config"
+    d, url = small_db
+    fresh = GOOD.replace('name = "fuzz"', f'name = "{case}"')
+    device = fresh.replace('hardware = "systolic"', 'hardware = "device"').replace(
+        'constraints = ["area_mm2 <= 4"]', ""
+    )
+    text = {
+        "device_not_measurable": device.replace('"analytical:systolic"', '"measured:pixel3"')
+        + '\n[space.hw]\ndevice = "pixel3"\n',
+        "screen_predictor_missing": fresh + '\n[screen]\naccuracy = "predictor:nope"\n',
+        "analytical_measured": device.replace('"analytical:systolic"', '"analytical:measured"'),
+        "unknown_model_version": fresh.replace('"analytical:systolic"', '"analytical:systolic/v9"'),
+        "constraint_bound_typed_as_text": fresh.replace("area_mm2 <= 4", "area_mm2 <= four"),
+    }[case]
+    cfg = d / f"{case}.toml"
+    cfg.write_text(text)
+    before = _campaign_names(url)
+    r = run_cli("run", str(cfg), "--storage", url, "--no-progress")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert _campaign_names(url) == before
+
+
+def test_a_constraint_bound_changed_in_its_seventh_digit_is_a_changed_config(small_db):
+    d, url = small_db
+    cfg = d / "bound.toml"
+    cfg.write_text(GOOD.replace("area_mm2 <= 4", "area_mm2 <= 4.0000001"))
+    r = run_cli("run", str(cfg), "--storage", url, "--no-progress")
+    assert r.returncode == 2 and "different constraints" in r.stderr, r.stderr
+
+
+def test_a_config_file_with_a_byte_order_mark_reads(tmp_path):
+    cfg = tmp_path / "bom.toml"
+    cfg.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    assert cosearch.load_config(cfg).name == "fuzz"
+
+
+def test_log_ranges(tmp_path):
+    from cosearch.spaces import get_hardware_space
+
+    # the README's example: the default range's step does not block a log range
+    space = get_hardware_space("systolic", clock_mhz={"low": 200, "high": 800, "log": True})
+    assert space.distributions()["hw.clock_mhz"].log
+    with pytest.raises(ConfigError, match="log must be true or false; got 'yes'"):
+        get_hardware_space("systolic", dram_gbps={"low": 1, "high": 64, "log": "yes"})
+
+
+def test_worker_flags_and_configs_are_checked_before_the_store_is_touched(small_db, tmp_path):
+    d, url = small_db
+    for flags, needle in (
+        (["--trials", "0"], "--trials must be >= 1"),
+        (["--heartbeat", "nan"], "must exceed --heartbeat"),
+        (["--grace", "nan"], "must exceed --heartbeat"),
+    ):
+        r = run_cli("worker", "fuzz", "--storage", url, *flags)
+        assert r.returncode == 2 and needle in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text(GOOD.replace("trials = 3", "trials = -3"))
+    new_db = tmp_path / "new.db"
+    r = run_cli("worker", "fuzz", "--config", str(bad), "--storage", f"sqlite:///{new_db}")
+    assert r.returncode == 2 and "trials" in r.stderr
+    assert not new_db.exists()
+
+
+def test_read_commands_leave_a_database_cosearch_did_not_make_alone(tmp_path):
+    import sqlite3
+
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE people (name TEXT)")
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    for db in (foreign, empty):
+        before = _digest(db)
+        for args in (["status"], ["query", "SELECT 1"], ["pareto", "x"]):
+            r = run_cli(*args, "--storage", f"sqlite:///{db}")
+            assert r.returncode == 2 and "is not a cosearch store" in r.stderr, r.stderr
+        assert _digest(db) == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db", "foreign.db"]

@@ -109,6 +109,8 @@ def test_query_read_and_refused_write(campaign_db):
     assert r.returncode == 0 and json.loads(r.stdout) == [{"n": 15}]
     path = url.removeprefix("sqlite:///")
     before = open(path, "rb").read()
+    r = run_cli("query", "SELECT * FROM evaluations WHERE 0", "--storage", url)
+    assert r.returncode == 0 and r.stdout.strip() == "(no rows)"
     r = run_cli("query", "DELETE FROM measurements", "--storage", url)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "read-only" in r.stderr

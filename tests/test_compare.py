@@ -73,8 +73,19 @@ def test_cli_across_two_databases(two_dbs, tmp_path):
     hv = {c["label"]: c["hv_final"] for c in out["campaigns"]}
     assert hv["A"] == pytest.approx(0.747142857) and hv["B"] == pytest.approx(0.21)
     assert png.stat().st_size > 5000 and png.read_bytes()[:4] == b"\x89PNG"
-    r = run_cli("compare", "A", "B", "--storage", a)
+    r = run_cli("compare", "A", "B", "--storage", a, "--fraction", "0.29")
     assert r.returncode == 0 and "reference point 1.1" in r.stdout
+    assert "trials_to_29%" in r.stdout  # int(0.29 * 100) is 28
+    r = run_cli("compare", "A", "--storage", a, "--plot", str(tmp_path / "hv"))
+    assert r.returncode == 0 and (tmp_path / "hv.png").exists()
+    assert r.stderr.strip() == f"wrote {tmp_path / 'hv.png'}"
+    for plot, needle in (
+        (tmp_path / "nodir" / "p.png", "does not exist"),
+        (tmp_path / "p.txt", "unknown format '.txt'"),
+        (tmp_path, "it is a folder"),
+    ):
+        r = run_cli("compare", "A", "--storage", a, "--plot", str(plot))
+        assert r.returncode == 2 and needle in r.stderr and r.stderr.count("\n") == 1
 
 
 def test_different_objectives_refused(tmp_path, two_dbs):

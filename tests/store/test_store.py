@@ -126,6 +126,12 @@ def test_query_reads(filled):
     assert df.n[0] == 5
     with pytest.raises(QueryError, match="SQL error"):
         store.query("SELEC nonsense")
+    for nothing in ("  ;  ", "-- just a comment", "/* a comment */ ;"):
+        with pytest.raises(QueryError, match="empty SQL statement"):
+            store.query(nothing)
+    # informational pragmas about a table take its name; setters stay refused (above)
+    assert "trial_id" in set(store.query("PRAGMA table_info(trials)").name)
+    assert store.query("SELECT '--' || study_name AS n FROM studies").n[0].startswith("--")
     # a refused statement leaves the shared connection usable for writes by the store
     with pytest.raises(QueryError):
         store.query("DELETE FROM measurements")
