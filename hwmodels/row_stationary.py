@@ -32,7 +32,8 @@ grouped or depthwise convolution is ``groups`` independent ones.
 Loop order. Filters stay in the RF while the batch and the column strips stream past (order
 "batch") when the global buffer holds the partial sums of a whole filter block for the batch;
 else they are reloaded per image ("image") or per strip ("strip"). The first order whose psum
-working set fits is taken; if none fits, psums spill to DRAM. Filter blocks that must be
+working set fits is taken; if none fits, narrower strips and fewer side-by-side sets are tried,
+and the fastest mapping is kept (psums spill to DRAM if it still does not fit). Filter blocks that must be
 reloaded, and the ifmap when several filter blocks reread it, stay in the remaining buffer
 space or are refetched from DRAM.
 
@@ -159,6 +160,7 @@ class RSMapping(NamedTuple):
     fc: int  # output-row strips
     wc: int  # PE columns per logical set
     sets: int  # logical sets that fit the array at once
+    side: int  # sets side by side that take further filter blocks (sharing the ifmap)
     active_pes: int  # PEs of all sets together
     order: str  # "batch", "image" or "strip": what the filters stay resident across
     spill: bool  # partial sums spill to DRAM
@@ -288,7 +290,56 @@ class RowStationaryCostModel(CostModel):
         return self._mapping(layer, acc)
 
     def _mapping_uncached(self, layer: Layer, acc: Accelerator) -> RSMapping:
+        # The widest strip (fewest folds) with every side-by-side set fills the columns, but
+        # its partial sums may not fit the buffer, which then spills them to DRAM and leaves
+        # no room to keep filters and the ifmap. A mapper would use narrower strips or fewer
+        # side-by-side filter blocks: when the widest spills, every such mapping is tried and
+        # the fastest (then the least energy) taken, so a bigger array can map a spilling
+        # layer the way a smaller one does instead of falling off a cliff (ResNet-50's stem
+        # on 12 x 23 PEs and 108 KiB took 2.5x the cycles of 12 x 22).
         d = self._derive(acc)
+        pp = layer.p
+        widest = _ceil(pp, _ceil(pp, d.cols))
+        m = self._map(layer, d, widest, d.cols)
+        if not m.spill:
+            # Without a spill it stays, even when filters or the ifmap are fetched more than
+            # once: choosing there too changed most ofa_mbv3 designs' costs by a few percent
+            # (and AlexNet's mappings away from the chip's), which needs its own validation.
+            return m
+        widths = sorted({_ceil(pp, f) for f in range(1, pp + 1) if _ceil(pp, f) <= widest})
+        best = (*self._score(layer, d, m), m)
+        for wc in widths:
+            for side in range(1, d.cols // wc + 1):
+                m = self._map(layer, d, wc, side)
+                if m.side < side:
+                    break  # as many side-by-side filter blocks as the layer has
+                latency, energy = self._score(layer, d, m)
+                if (latency, energy) < best[:2]:
+                    best = (latency, energy, m)
+        return best[2]
+
+    def _score(self, layer: Layer, d: _Derived, m: RSMapping) -> tuple[float, float]:
+        """(latency cycles, energy pJ) of ``layer`` mapped as ``m``."""
+        b = d.elem_bytes
+        dram_bytes = m.dram * b
+        # First fetch before the array can start: one filter block row set and q ifmap rows.
+        first = (min(layer.k, m.p) * m.q * layer.r * layer.s + m.q * layer.r * layer.w) * b
+        latency = (
+            max(m.compute_cycles, m.glb_array * b / d.noc_bpc, dram_bytes / d.dram_bpc)
+            + min(first, dram_bytes) / d.dram_bpc
+        )
+        energy = (
+            layer.macs * d.e_mac
+            + m.rf * d.e_rf
+            + m.array * d.e_array
+            + m.glb * d.e_glb
+            + m.dram * d.e_dram
+        )
+        return latency, energy
+
+    def _map(self, layer: Layer, d: _Derived, wc: int, side: int) -> RSMapping:
+        """The mapping with strips of ``wc`` output rows and at most ``side`` sets side by
+        side (filter blocks sharing one ifmap multicast)."""
         if layer.kind == "matmul":
             units, nb, kk, cc = layer.n, 1, layer.k, layer.c
         else:
@@ -299,8 +350,7 @@ class RowStationaryCostModel(CostModel):
 
         fr = _ceil(rr_, d.rows)
         hr = _ceil(rr_, fr)
-        fc = _ceil(pp, d.cols)
-        wc = _ceil(pp, fc)
+        fc = _ceil(pp, wc)
         # PE pass: q channels of S-wide ifmap windows, p filters of q x S weights each. The
         # filter pad is sized for the full q the ifmap pad allows (not min(C, that)), so p
         # does not shrink when a layer gains channels: work growth never speeds a layer up.
@@ -312,7 +362,7 @@ class RowStationaryCostModel(CostModel):
         set_r, set_c = d.rows // hr, d.cols // wc
         sets = set_r * set_c
         rr = min(set_r, n_cb)  # stacked sets: more channel blocks down the same columns
-        rc = min(set_c, n_kb)  # side-by-side sets: more filter blocks sharing the ifmap
+        rc = min(set_c, n_kb, side)  # side-by-side sets: filter blocks sharing the ifmap
         tasks = units * nb * n_kb * n_cb * fr * fc
         compute = _ceil(tasks, sets) * p * q * ss * qq + hr * rr + min(pp, d.cols) - 1
 
@@ -371,6 +421,7 @@ class RowStationaryCostModel(CostModel):
             fc=fc,
             wc=wc,
             sets=sets,
+            side=rc,
             active_pes=min(sets, tasks) * hr * wc,
             order=order,
             spill=spill,
@@ -398,12 +449,7 @@ class RowStationaryCostModel(CostModel):
         m = self._mapping(layer, acc)
         b = d.elem_bytes
         dram_bytes = m.dram * b
-        # First fetch before the array can start: one filter block row set and q ifmap rows.
-        first = (min(layer.k, m.p) * m.q * layer.r * layer.s + m.q * layer.r * layer.w) * b
-        latency = (
-            max(m.compute_cycles, m.glb_array * b / d.noc_bpc, dram_bytes / d.dram_bpc)
-            + min(first, dram_bytes) / d.dram_bpc
-        )
+        latency, _ = self._score(layer, d, m)
         energy = {
             "compute": layer.macs * d.e_mac,
             "rf": m.rf * d.e_rf,

@@ -293,3 +293,17 @@ def test_errors_and_constants() -> None:
     assert cheap.version.startswith("v1+")
     with pytest.raises(ConfigError, match="no constant 'dram'"):
         RowStationaryCostModel(dram=1.0)
+
+
+def test_more_columns_do_not_make_a_spilling_layer_slower() -> None:
+    # ResNet-50's stem on a 108 KiB buffer: with 23 or more columns the widest strips' partial
+    # sums spill, which cost 2.5x the cycles of 22 columns before narrower strips and fewer
+    # side-by-side filter blocks were tried for spilling layers
+    stem = Layer("conv", n=1, c=3, k=64, h=229, w=229, p=112, q=112, r=7, s=7, stride=2)
+    latency = [
+        MODEL.layer_cost(stem, _acc(pe_cols=cols, dram_gbps=0.72)).latency_cycles
+        for cols in range(8, 65)
+    ]
+    assert all(b <= a * 1.001 for a, b in zip(latency, latency[1:]))
+    assert latency[23 - 8] < latency[22 - 8]
+    assert not MODEL.mapping(stem, _acc(pe_cols=23, dram_gbps=0.72)).spill
