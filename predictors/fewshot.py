@@ -310,6 +310,12 @@ class AdaptedLatencyPredictor(PredictorBase):
     def __init__(self, meta: FewShotLatencyPredictor | None = None) -> None:
         self.meta = meta
 
+    def __sklearn_clone__(self) -> AdaptedLatencyPredictor:
+        # scikit-learn's clone would also clone ``meta`` into an unfitted one; the meta-trained
+        # prior is what this estimator adapts, not something a refit should redo (so
+        # ``cross_val_score`` adapts it on each fold's shots)
+        return type(self)(meta=self.meta)
+
     def fit(self, X: Any, y: Any) -> AdaptedLatencyPredictor:
         """Condition the prior on ``(X, y)``; returns ``self``. Raises ValueError when ``meta``
         is missing, ``y`` has a non-positive value or lengths differ; NotFittedError when

@@ -84,6 +84,11 @@ def test_api_and_determinism() -> None:
     # relative uncertainty shrinks where shots were taken
     assert (std / mean)[:10].mean() < (std / mean)[10:].mean()
 
+    # cloning an adapted predictor keeps its meta-trained prior, so cross-validation works
+    refit = clone(adapted)
+    assert refit.meta is est and not hasattr(refit, "coef_")
+    np.testing.assert_array_equal(refit.fit(x[:10], latency[:10, 5]).predict(x), mean)
+
     again = clone(est).fit(x, latency[:, :5])
     np.testing.assert_array_equal(again.coef_, est.coef_)
     np.testing.assert_array_equal(
