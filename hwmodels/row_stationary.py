@@ -32,10 +32,10 @@ grouped or depthwise convolution is ``groups`` independent ones.
 Loop order. Filters stay in the RF while the batch and the column strips stream past (order
 "batch") when the global buffer holds the partial sums of a whole filter block for the batch;
 else they are reloaded per image ("image") or per strip ("strip"). The first order whose psum
-working set fits is taken; if none fits, narrower strips and fewer side-by-side sets are tried,
-and the fastest mapping is kept (psums spill to DRAM if it still does not fit). Filter blocks that must be
-reloaded, and the ifmap when several filter blocks reread it, stay in the remaining buffer
-space or are refetched from DRAM.
+working set fits is taken; if none fits, narrower strips and fewer side-by-side sets are
+tried, and the fastest mapping is kept (psums spill to DRAM if it still does not fit).
+Filter blocks that must be reloaded, and the ifmap when several filter blocks reread it, stay
+in the remaining buffer space or are refetched from DRAM.
 
 Counted accesses (words) per level for the energy of [E16]: every MAC reads a filter weight
 and an ifmap value and reads and writes a psum in the RF (4 per MAC), and every word the NoC
