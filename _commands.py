@@ -502,6 +502,9 @@ def cmd_show(args: argparse.Namespace) -> int:
             cost=cfg.cost_source,
         )
         info["cost_model"] = evaluator.cost_model.source
+        device = getattr(evaluator.hardware, "device_name", None)
+        if evaluator.measured and device is not None:
+            info["cost_model"] = evaluator.cost_model.source_for(device)
         if not evaluator.measured:  # a measured device times whole models: no layer costs
             layers = extract_layers(model_from_bytes(ev["onnx"]))
             acc = Accelerator(ev["template"], ev["accelerator"])

@@ -300,7 +300,7 @@ class Evaluator:
             if "latency_ms" not in out:
                 m = self.cost_model.measure(arch.onnx(), acc)
                 seconds = time.perf_counter() - t0
-                src = self.cost_model.source
+                src = self.cost_model.source_for(m.device)
                 out["latency_ms"] = Measurement(m.latency_ms, src, 1.0, seconds)
                 out.setdefault("latency_spread_ms", Measurement(m.iqr_ms, src, 1.0, 0.0))
             out.setdefault("macs", Measurement(macs, "analytical:onnx", 1.0, 0.0))

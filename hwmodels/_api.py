@@ -59,7 +59,7 @@ def evaluate_model(
         m = cm.measure(model, acc)
         return {
             "accelerator": f"measured:{m.device}",
-            "source": cm.source,
+            "source": cm.source_for(m.device),
             "latency_ms": m.latency_ms,
             "spread_ms": m.iqr_ms,
             "std_ms": m.std_ms,

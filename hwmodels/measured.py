@@ -195,7 +195,14 @@ class MeasuredCostModel(CostModel):
 
     @property
     def source(self) -> str:
-        return "measured:onnxruntime-cpu"
+        """The source of a measurement on this machine's CPU (see :meth:`source_for`)."""
+        return self.source_for(DEFAULT_DEVICE)
+
+    @staticmethod
+    def source_for(device: str) -> str:
+        """The source recorded for measurements on ``device``: ``measured:onnxruntime-cpu``,
+        ``measured:onnxruntime-cuda``."""
+        return f"measured:onnxruntime-{canonical_device(device)}"
 
     # -- the CostModel surface ----------------------------------------------------------------
     def layer_cost(self, layer: Layer, acc: Accelerator) -> LayerCost:

@@ -61,6 +61,8 @@ def test_evaluate_takes_the_model_not_layers() -> None:
     with pytest.raises(TypeError, match="whole ONNX models"):
         model.layer_cost(Layer("gemm"), CPU)
     assert model.source == "measured:onnxruntime-cpu"
+    # a GPU measurement is not labelled as a CPU one
+    assert model.source_for("cuda") == "measured:onnxruntime-cuda"
     assert model.area_mm2(CPU) == 0.0
 
 
