@@ -822,7 +822,18 @@ def cmd_hw(args: argparse.Namespace) -> int:
         kwargs["symbols"] = _parse_dims(args.dim)
     # onnxruntime runs the weights; the analytical models need shapes only
     measured = args.accelerator.partition(":")[0].strip() == "measured"
-    model = load_onnx(args.model, load_weights=measured, **kwargs)
+    import warnings
+
+    from cosearch.spaces.onnx_io import DefaultedDimensionWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DefaultedDimensionWarning)
+        model = load_onnx(args.model, load_weights=measured, **kwargs)
+    for w in caught:
+        if issubclass(w.category, DefaultedDimensionWarning):
+            print(f"note: {w.message} (--dim NAME=VALUE fixes one)", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     result = evaluate_model(model, args.accelerator, cost_model=args.cost_model)
     if args.format == "json":
         _out(json.dumps(result, indent=2, default=str))

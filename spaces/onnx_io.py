@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import stat
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -36,6 +37,7 @@ from onnx import TensorProto, helper
 from cosearch.errors import ConfigError, OnnxImportError
 
 __all__ = [
+    "DefaultedDimensionWarning",
     "strip_weights",
     "model_to_bytes",
     "model_from_bytes",
@@ -521,6 +523,11 @@ def _convert(model: onnx.ModelProto, version: int) -> onnx.ModelProto:
         ) from err
 
 
+class DefaultedDimensionWarning(UserWarning):
+    """A symbolic input dimension that is neither named in ``symbols`` nor a batch axis was
+    given the value 1 (a sequence length, an image size): the cost is that of a size-1 input."""
+
+
 def _fix_input_dims(graph: onnx.GraphProto, batch: int, symbols: dict[str, int]) -> None:
     """Give every symbolic or unknown graph-input dimension a value, in place.
 
@@ -548,6 +555,7 @@ def _fix_input_dims(graph: onnx.GraphProto, batch: int, symbols: dict[str, int])
             f"{', '.join(sorted(seen)) or '(none)'}",
             key="symbols",
         )
+    defaulted: set[str] = set()
     for vi in inputs:
         t = vi.type.tensor_type
         if not t.HasField("shape"):
@@ -562,4 +570,11 @@ def _fix_input_dims(graph: onnx.GraphProto, batch: int, symbols: dict[str, int])
                 value = batch
             else:
                 value = 1
+                defaulted.add(sym or f"axis {axis} of {vi.name!r}")
             d.dim_value = value  # the oneof drops dim_param
+    if defaulted:
+        warnings.warn(
+            f"symbolic input dimension(s) {', '.join(sorted(defaulted))} set to 1",
+            DefaultedDimensionWarning,
+            stacklevel=2,
+        )

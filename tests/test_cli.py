@@ -372,7 +372,9 @@ def test_hw_eval_fixes_named_symbolic_dimensions(tmp_path):
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)["macs"]
 
-    assert macs() == 64 * 32  # unfixed symbols take 1
+    assert macs() == 64 * 32  # unfixed symbols take 1, with a note saying so
+    r = run_cli("hw", "eval", str(path), "--accelerator", "roofline")
+    assert "note: symbolic input dimension(s) seq set to 1" in r.stderr
     assert macs("--dim", "seq=128", "--batch", "2") == 2 * 128 * 64 * 32
     for bad, needle in (("seq", "NAME=VALUE"), ("seq=-3", "NAME=VALUE"), ("len=4", "'len'")):
         r = run_cli("hw", "eval", str(path), "--accelerator", "roofline", "--dim", bad)
