@@ -70,6 +70,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             "candidates, promote)"
         )
     campaign = Campaign.from_config(cfg, storage=args.storage)
+    if cfg.screen is not None and not args.no_screen:
+        # its sources (a predictor that must exist, say) are checked before the campaign is
+        # stored; with --no-screen they are not needed (the predictor may not exist yet)
+        campaign.screener  # noqa: B018
     if one_shot:
         return _run_one_shot(campaign, args)
     target = args.trials or cfg.trials
@@ -232,6 +236,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         campaign = Campaign.from_store(args.name, storage=args.storage, **opts)
     elif cfg is not None:
         campaign = Campaign(cfg, store, **opts)
+        if cfg.screen is not None and not args.no_screen:
+            campaign.screener  # noqa: B018 - checks its sources before the campaign is stored
     else:
         store.require_campaign(args.name)  # raises with the list of campaigns
         raise AssertionError("unreachable")

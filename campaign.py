@@ -125,8 +125,6 @@ class Campaign:
         self._campaign_id: int | None = None
         self._known_archs: set[str] = set()
         self._screener: Screener | None = None
-        if config.screen is not None:
-            self.screener  # noqa: B018 - its sources are checked before anything is stored
 
     def __repr__(self) -> str:
         c = self.config

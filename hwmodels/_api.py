@@ -26,10 +26,12 @@ def evaluate_model(
     """Cost of ``model`` on the accelerator spec ``TEMPLATE[:key=value,...]``.
 
     ``measured:DEVICE`` (e.g. ``measured:cpu``) times the model with onnxruntime instead.
-    Returns a JSON-ready dict: ``latency_ms``, ``latency_cycles``, ``compute_cycles``,
-    ``energy_mj``, ``area_mm2``, ``utilization``, ``violations``, ``layers`` (per-layer costs),
-    ``accelerator`` (the full spec) and ``source``; for measured devices ``latency_ms`` is the
-    median and ``spread_ms`` the inter-quartile range.
+    Returns a JSON-ready dict: ``accelerator`` (the full spec), ``source``, ``latency_ms``,
+    ``latency_cycles``, ``compute_cycles``, ``energy_mj``, ``area_mm2``, ``sram_bytes``,
+    ``dram_bytes``, ``utilization``, ``macs``, ``violations`` and ``layers`` (per-layer costs).
+    For a measured device: ``accelerator``, ``source``, ``latency_ms`` (the median),
+    ``spread_ms`` (the inter-quartile range), ``std_ms``, ``min_ms``, ``repeats``, ``warmup``,
+    ``threads``, ``violations`` (empty) and ``layers`` (empty: it times the whole model).
 
     Raises:
         ConfigError: unknown template, parameter or cost model, or a bad value.

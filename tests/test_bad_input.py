@@ -4,6 +4,7 @@ read user files (campaign TOML and ONNX) for undocumented exceptions."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -298,3 +299,16 @@ def test_read_commands_leave_a_database_cosearch_did_not_make_alone(tmp_path):
             assert r.returncode == 2 and "is not a cosearch store" in r.stderr, r.stderr
         assert _digest(db) == before
         assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db", "foreign.db"]
+
+
+def test_no_screen_needs_no_screen_sources(tmp_path):
+    # examples/screen_nb201.toml's first step runs the ordinary loop to train the predictor
+    # its [screen] table names, so that predictor cannot be checked then
+    example = Path(__file__).resolve().parents[1] / "examples" / "screen_nb201.toml"
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    r = run_cli("run", str(example), "--no-screen", "--trials", "2", "--no-progress",
+                "--storage", url)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = run_cli("run", str(example), "--no-progress", "--storage", url)
+    assert r.returncode == 2 and "no predictor 'nb201-acc'" in r.stderr
+    assert _campaign_names(url) == ["screen_nb201"]
