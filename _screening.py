@@ -41,7 +41,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from cosearch._pareto import promotion_order
-from cosearch._workers import SCREEN_SUFFIX, SCREENED_FROM, screen_study_name
+from cosearch._workers import SCREEN_SUFFIX, SCREENED_FROM, screen_study_name, start_ordinal
 from cosearch.errors import ConfigError, CosearchError
 from cosearch.evaluate import Evaluator, Measurement
 from cosearch.store._optuna_compat import create_waiting_trial, study_storage
@@ -254,18 +254,8 @@ class Screener:
         count another round already started from (a second worker at the same moment, or a
         round that scored nothing) also gets that round's ordinal, so it draws other
         candidates."""
-        from cosearch.store._locks import store_lock
-
         c = self.campaign
-        storage = study_storage(self.study)
-        sid = storage.get_study_id_from_name(self.study.study_name)
-        key = "cosearch.screen_rounds"
-        with store_lock(c.store.engine, c.store.url, f"cosearch-claim:{self.study.study_name}"):
-            started = dict(storage.get_study_user_attrs(sid).get(key, {}))
-            again = int(started.get(str(before), 0))
-            started[str(before)] = again + 1
-            recent = sorted(started, key=int)[-32:]  # counts only grow: older ones never recur
-            storage.set_study_user_attr(sid, key, {k: started[k] for k in recent})
+        again = start_ordinal(c.store, self.study, "cosearch.screen_rounds", before)
         return np.random.SeedSequence([c.config.seed, 1, before] + ([again] if again else []))
 
     def _record(self, params: dict[str, Any], known: set[str], names: list[str]) -> Any:

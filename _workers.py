@@ -48,6 +48,23 @@ def screen_study_name(campaign: str) -> str:
     return campaign + SCREEN_SUFFIX
 
 
+def start_ordinal(store: Store, study: optuna.Study, key: str, count: int) -> int:
+    """How many earlier starts (runs, screening rounds) of ``study`` began from ``count``
+    trials, recording this one under the study attribute ``key``. A seed made from the count
+    alone repeats when two workers start at the same moment, or a round adds nothing: they
+    would draw the same candidates. The first start from a count gets 0, so a single process
+    draws what it always drew."""
+    storage = study_storage(study)
+    sid = storage.get_study_id_from_name(study.study_name)
+    with store_lock(store.engine, store.url, f"cosearch-claim:{study.study_name}"):
+        started = dict(storage.get_study_user_attrs(sid).get(key, {}))
+        again = int(started.get(str(count), 0))
+        started[str(count)] = again + 1
+        recent = sorted(started, key=int)[-32:]  # counts only grow: older ones never recur
+        storage.set_study_user_attr(sid, key, {k: started[k] for k in recent})
+    return again
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

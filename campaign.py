@@ -32,6 +32,7 @@ from cosearch._workers import (
     Heartbeat,
     claim_trial,
     recover_stale,
+    start_ordinal,
 )
 from cosearch.config import CampaignConfig, load_config
 from cosearch.errors import ConfigError, CosearchError, CosearchInputError
@@ -274,8 +275,12 @@ class Campaign:
         study = self.study
         all_trials = self.trials()
         # seeded by the campaign seed and the history length: a resumed run continues the
-        # sequence instead of replaying the first trials
-        seed = int(np.random.SeedSequence([self.config.seed, len(all_trials)]).generate_state(1)[0])
+        # sequence instead of replaying the first trials; a run that starts from the same
+        # length as another (workers started together) also gets its ordinal, or both would
+        # propose the same candidates
+        again = start_ordinal(self.store, study, "cosearch.run_starts", len(all_trials))
+        entropy = [self.config.seed, len(all_trials)] + ([again] if again else [])
+        seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
         if isinstance(self.strategy, WeightSharingStrategy):
             from cosearch._context import SearchContext
 

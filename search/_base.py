@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ class Option:
         )
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
             value, ok = float(value), True
+        if ok and isinstance(value, float) and not math.isfinite(value):
+            ok = False  # nan passes both comparisons below
         if ok and self.low is not None and value < self.low:
             ok = False
         if ok and self.high is not None and value > self.high:

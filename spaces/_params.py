@@ -139,8 +139,9 @@ class Param:
                 return int(min(max(v, lo), hi))
             step = self.step or 1
             return int(lo) + step * int(rng.integers((int(hi) - int(lo)) // step + 1))
-        if self.log:
-            return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+        if self.log:  # exp(log(x)) may round just outside [lo, hi]
+            x = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+            return min(max(x, float(lo)), float(hi))
         return float(rng.uniform(lo, hi))
 
     def check(self, value: Any, *, owner: str) -> Any:

@@ -312,3 +312,21 @@ def test_no_screen_needs_no_screen_sources(tmp_path):
     r = run_cli("run", str(example), "--no-progress", "--storage", url)
     assert r.returncode == 2 and "no predictor 'nb201-acc'" in r.stderr
     assert _campaign_names(url) == ["screen_nb201"]
+
+
+def test_nan_strategy_options_and_one_value_log_ranges():
+    import math
+
+    import numpy as np
+
+    from cosearch.spaces import get_hardware_space
+
+    # nan passed every range check: marl then failed 20 trials, evolution ran silently
+    for name, option in (("marl", "lr"), ("nsga2", "crossover_prob"), ("bayesian", "beyond")):
+        with pytest.raises(ConfigError, match=f"'{option}' option of strategy {name}"):
+            cosearch.get_strategy(name, **{option: math.nan})
+    # a log range narrowed to one value: exp(log(5.0)) came back as 4.999999999999999, which
+    # the weight-sharing strategies then refused as out of range
+    space = get_hardware_space("systolic", dram_gbps=5.0)
+    rng = np.random.default_rng(0)
+    assert {space.sample(rng)["hw.dram_gbps"] for _ in range(100)} == {5.0}

@@ -334,3 +334,33 @@ def test_live_workers_trials_are_left_alone(make_config, db_url):
     assert Campaign.from_config(cfg, storage=db_url).mark_interrupted() == 0
     assert c.study.trials[-1].state == TrialState.RUNNING
     assert claim.state == "run"
+
+
+def _join_at_once(cfg_path, url, barrier, target):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    campaign = Campaign.from_store(load_config(cfg_path).name, storage=url)
+    campaign.study  # noqa: B018 - opened before the start line, so both start together
+    barrier.wait()
+    campaign.run(target)
+
+
+def test_workers_started_together_propose_different_candidates(make_config, tmp_path):
+    # both read the same history length at the same moment: seeded from it alone, they drew
+    # the same candidates (21 trials held 11 distinct parameter sets)
+    import multiprocessing as mp
+
+    cfg = make_config(name="together", trials=1, strategy="random")
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    Campaign.from_config(load_config(cfg), storage=url).run(1, progress=False)
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(2)
+    workers = [ctx.Process(target=_join_at_once, args=(cfg, url, barrier, 13)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    assert [w.exitcode for w in workers] == [0, 0]
+    trials = optuna.load_study(study_name="together", storage=url).trials
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 13
+    assert len({tuple(sorted(t.params.items())) for t in done}) == 13
