@@ -283,9 +283,20 @@ class Campaign:
         seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
         if isinstance(self.strategy, WeightSharingStrategy):
             from cosearch._context import SearchContext
+            from cosearch.store._locks import LockHeld, try_store_lock
 
             ctx = SearchContext(self, target, seed, progress=progress, callback=callback)
-            self.strategy.run(ctx)
+            # one process trains the supernet: a second would run the same search again and
+            # add its trials on top (a worker joining a darts campaign ended it at 9/8)
+            try:
+                with try_store_lock(self.store.engine, self.store.url, f"cosearch-ws:{self.name}"):
+                    self.strategy.run(ctx)
+            except LockHeld:
+                raise CosearchInputError(
+                    f"campaign {self.name!r} ({self.config.strategy}) is already running in "
+                    "another process; a weight-sharing search runs in one process (run it "
+                    "again when that one ends to resume)"
+                ) from None
             self.attach_artifacts()
             return ctx.summary(time.perf_counter() - t0)
         assert isinstance(self.strategy, SamplerStrategy)

@@ -65,3 +65,55 @@ def store_lock(engine: sa.Engine, url: str, name: str) -> Iterator[None]:
                 conn.commit()
         return
     yield
+
+
+class LockHeld(Exception):
+    """Raised by :func:`try_store_lock` when another process holds the lock."""
+
+
+@contextlib.contextmanager
+def try_store_lock(engine: sa.Engine, url: str, name: str) -> Iterator[None]:
+    """Hold the lock called ``name`` for as long as the block runs, or raise :class:`LockHeld`
+    at once when someone else holds it. Unlike :func:`store_lock` it has a file (or advisory
+    key) of its own, so it may be held for a long time, around other store locks."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        db = u.database
+        if not db or db == ":memory:" or db.startswith("file::memory:"):
+            with _guard:
+                lock = _memory_locks.setdefault(f"{id(engine)}:try:{name}", threading.Lock())
+            if not lock.acquire(blocking=False):
+                raise LockHeld(name)
+            try:
+                yield
+            finally:
+                lock.release()
+            return
+        import fcntl
+
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        path = Path(db).with_name(f"{Path(db).name}.{digest}.lock")
+        with open(path, "a+b") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LockHeld(name) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return
+    if engine.dialect.name == "postgresql":
+        key = _key64(f"try:{name}")
+        with engine.connect() as conn:
+            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            conn.commit()
+            if not got:
+                raise LockHeld(name)
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+        return
+    yield

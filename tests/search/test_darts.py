@@ -539,3 +539,17 @@ def test_sigkill_during_an_epoch_then_resume(tmp_path):
     assert _epochs(c) == [(0, 0), (0, 1), (0, 2), (0, 3)]
     numbers = [t.user_attrs["epoch"] for t in c.trials((TrialState.COMPLETE,))]
     assert len(numbers) == len(set(numbers))
+
+
+def test_a_second_process_cannot_run_the_same_search(db_url):
+    # a worker joining a darts campaign ran the whole search again beside the first process
+    # and ended the campaign at 9 of 8 trials
+    from cosearch.errors import CosearchInputError
+    from cosearch.store._locks import try_store_lock
+
+    cfg = _config(name="busy", epochs=1, retrain_epochs=1)
+    c = cosearch.Campaign(cfg, cosearch.open_store(db_url))
+    with try_store_lock(c.store.engine, c.store.url, "cosearch-ws:busy"):  # the first process
+        with pytest.raises(CosearchInputError, match="already running in another process"):
+            c.run()
+    assert c.count() == 0
