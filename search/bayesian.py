@@ -92,6 +92,12 @@ _APPLIES: dict[str, tuple[str, ...]] = {
     "beyond": ("predictor",),
     "population_size": ("nsga2", "nsga3"),
 }
+#: which acquisitions of the predictor sampler read each option
+_ACQUISITION_APPLIES: dict[str, tuple[str, ...]] = {
+    "beta": ("parego",),
+    "mc_points": ("ehvi",),
+    "beyond": ("ehvi",),
+}
 
 
 @register_strategy("bayesian")
@@ -146,6 +152,15 @@ class BayesianStrategy(SamplerStrategy):
                     f"{' or '.join(repr(u) for u in users)}; sampler is {p['sampler']!r}.",
                     key=name,
                 )
+            readers = _ACQUISITION_APPLIES.get(name)
+            if readers is not None and p["sampler"] == "predictor":
+                if p["acquisition"] not in readers:
+                    raise ConfigError(
+                        f"The {name!r} option of strategy bayesian applies only to acquisition "
+                        f"{' or '.join(repr(r) for r in readers)}; acquisition is "
+                        f"{p['acquisition']!r}.",
+                        key=name,
+                    )
 
     def sampler(self, *, seed: int) -> BaseSampler:
         p = self.params

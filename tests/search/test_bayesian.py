@@ -67,6 +67,9 @@ def test_registered_with_every_engine():
         ({"n_startup": "5"}, "n_startup"),
         ({"sampler": "tpe", "pool_size": 100}, "pool_size"),  # not read by TPE
         ({"population_size": 10}, "population_size"),  # not read by the predictor sampler
+        ({"beta": 2.0}, "beta"),  # parego's LCB width, not read by the default EHVI
+        ({"acquisition": "parego", "mc_points": 4096}, "mc_points"),
+        ({"acquisition": "parego", "beyond": 0.4}, "beyond"),
         ({"nope": 1}, "nope"),
     ],
 )
