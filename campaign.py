@@ -126,6 +126,7 @@ class Campaign:
         self._campaign_id: int | None = None
         self._known_archs: set[str] = set()
         self._screener: Screener | None = None
+        self._created = False  # this object created the campaign (see run)
 
     def __repr__(self) -> str:
         c = self.config
@@ -179,6 +180,7 @@ class Campaign:
 
     def _open_study_locked(self) -> optuna.Study:
         existing = self.store.campaign(self.name)
+        self._created = existing is None
         if existing is not None:
             import json
 
@@ -267,10 +269,40 @@ class Campaign:
         is claimed under a store lock, so all workers together stop at exactly ``n_trials``
         COMPLETE trials. Stale trials of dead workers are marked FAIL (and retried once) and
         do not count. Raises CosearchError after MAX_CONSECUTIVE_FAILURES failures in a row.
+
+        Bad input the strategy finds only when it starts (an OFA supernet for a dataset of
+        other channels, a marl group that matches no parameter) removes the campaign again
+        when this call created it and it holds no COMPLETE trial, so the corrected file runs
+        under the same name instead of being refused as a different campaign.
         """
         target = self.config.trials if n_trials is None else int(n_trials)
         if target < 1:
             raise ConfigError(f"--trials must be >= 1; got {target}", key="trials")
+        try:
+            return self._run(target, progress=progress, callback=callback)
+        except CosearchInputError:
+            self._forget_if_empty()
+            raise
+
+    def _forget_if_empty(self) -> None:
+        """Delete the campaign if this object created it and nothing COMPLETE came of it."""
+        if not self._created or self._study is None:
+            return
+        if self._study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            return
+        try:
+            self.store.delete_campaign(self.name)
+        except CosearchError:  # a worker joined meanwhile: keep it, the message still says why
+            return
+        self._study, self._campaign_id, self._created = None, None, False
+
+    def _run(
+        self,
+        target: int,
+        *,
+        progress: bool,
+        callback: Callable[[FrozenTrial], None] | None,
+    ) -> RunSummary:
         t0 = time.perf_counter()
         study = self.study
         all_trials = self.trials()

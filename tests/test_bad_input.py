@@ -330,3 +330,20 @@ def test_nan_strategy_options_and_one_value_log_ranges():
     space = get_hardware_space("systolic", dram_gbps=5.0)
     rng = np.random.default_rng(0)
     assert {space.sample(rng)["hw.dram_gbps"] for _ in range(100)} == {5.0}
+
+
+def test_a_strategy_that_refuses_its_options_at_start_leaves_no_campaign(tmp_path):
+    # marl checks its weights against the objectives when it starts: the campaign it had just
+    # created stayed, and the corrected file was refused as "a different campaign"
+    bad = tmp_path / "bad.toml"
+    text = QUICK_TOML.format(name="w", trials=3, seed=0, strategy="marl")
+    bad.write_text(text + "weights = [1, 1]\n")
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    r = run_cli("run", str(bad), "--no-progress", "--storage", url)
+    assert r.returncode == 2 and "one weight per objective" in r.stderr, r.stderr
+    assert _campaign_names(url) == []
+    good = tmp_path / "good.toml"
+    good.write_text(text)
+    r = run_cli("run", str(good), "--no-progress", "--storage", url)
+    assert r.returncode == 0, r.stderr
+    assert _campaign_names(url) == ["w"]
