@@ -288,11 +288,12 @@ class Campaign:
         """Delete the campaign if this object created it and nothing COMPLETE came of it."""
         if not self._created or self._study is None:
             return
-        if self._study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        # a COMPLETE trial is data; a RUNNING one may be a worker that joined meanwhile
+        if self._study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
             return
         try:
             self.store.delete_campaign(self.name)
-        except CosearchError:  # a worker joined meanwhile: keep it, the message still says why
+        except CosearchError:  # keep it: the error being raised still says what is wrong
             return
         self._study, self._campaign_id, self._created = None, None, False
 
