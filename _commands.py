@@ -598,10 +598,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from cosearch._compare import compare_campaigns, parse_target, plot_comparison, to_json
 
+    path = _plot_path(args.plot) if args.plot else None  # before any work
     targets = [parse_target(n, args.storage) for n in args.names]
     cmp = compare_campaigns(targets, fraction=args.fraction)
-    if args.plot:
-        path = _plot_path(args.plot)
+    if path is not None:
         try:
             plot_comparison(cmp, str(path))
         except OSError as exc:

@@ -258,7 +258,7 @@ def train_from_table(
             )
         meta = (data.features, data.latencies(columns))
     path = Path(table_csv).resolve()
-    ref = {
+    ref: dict[str, Any] = {
         "source": "table",
         "path": str(path),
         "sha256": _sha256(path),
@@ -290,10 +290,16 @@ def train_from_table(
     )
 
 
-def _default_options(space: str) -> dict[str, Any]:
+def _default_options(space: str) -> dict[str, Any] | None:
+    """The options of the network a table describes: the space's defaults (None for a table
+    space with no network builder, such as fbnet)."""
+    from cosearch.errors import UnknownNameError
     from cosearch.spaces import get_space
 
-    return dict(get_space(space).options)
+    try:
+        return dict(get_space(space).options)
+    except UnknownNameError:
+        return None
 
 
 def _campaign_network_options(store: Store, campaign: str) -> dict[str, Any]:

@@ -147,3 +147,17 @@ def test_train_from_a_campaign(capsys, make_config, db_url) -> None:
             "predictor", "train", "--id", "l", "--kind", "gp", "--campaign", "zz",
             "--target", "accuracy", "--storage", db_url,
         )  # fmt: skip
+
+
+def test_train_from_a_table_of_a_space_without_a_network(capsys, fbnet_csv, db_url) -> None:
+    # fbnet has a latency table but no network builder: its training reference has no
+    # network options (looking them up failed the training)
+    code, out = _cli(
+        capsys,
+        "predictor", "train", "--id", "fb", "--kind", "gbrt", "--table", str(fbnet_csv),
+        "--space", "fbnet", "--target", "lat_pixel3", "--train", "100", "--score-rows", "200",
+        "--storage", db_url,
+    )  # fmt: skip
+    info = json.loads(out)
+    assert code == 0 and info["training_ref"]["network_options"] is None
+    assert info["scores"]["spearman"] > 0.8
