@@ -29,46 +29,17 @@ def _key64(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+class LockHeld(Exception):
+    """Raised by :func:`try_store_lock` when another process holds the lock."""
+
+
 @contextlib.contextmanager
 def store_lock(engine: sa.Engine, url: str, name: str) -> Iterator[None]:
     """Hold the lock called ``name`` for this store while the block runs. Not reentrant, and
     on an SQLite file every name shares one file lock: never take one inside another (open
     a campaign's studies before taking a lock, since opening them takes one)."""
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite":
-        db = u.database
-        if not db or db == ":memory:" or db.startswith("file::memory:"):
-            with _guard:
-                lock = _memory_locks.setdefault(f"{id(engine)}:{name}", threading.Lock())
-            with lock:
-                yield
-            return
-        import fcntl
-
-        path = Path(db).with_name(Path(db).name + ".lock")
-        with open(path, "a+b") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-        return
-    if engine.dialect.name == "postgresql":
-        key = _key64(name)
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
-        return
-    yield
-
-
-class LockHeld(Exception):
-    """Raised by :func:`try_store_lock` when another process holds the lock."""
+    with _held(engine, url, name, wait=True, suffix=".lock"):
+        yield
 
 
 @contextlib.contextmanager
@@ -76,14 +47,23 @@ def try_store_lock(engine: sa.Engine, url: str, name: str) -> Iterator[None]:
     """Hold the lock called ``name`` for as long as the block runs, or raise :class:`LockHeld`
     at once when someone else holds it. Unlike :func:`store_lock` it has a file (or advisory
     key) of its own, so it may be held for a long time, around other store locks."""
+    suffix = f".{hashlib.sha256(name.encode()).hexdigest()[:12]}.lock"
+    with _held(engine, url, f"try:{name}", wait=False, suffix=suffix):
+        yield
+
+
+@contextlib.contextmanager
+def _held(engine: sa.Engine, url: str, key: str, *, wait: bool, suffix: str) -> Iterator[None]:
+    """The lock ``key``: waiting for it, or raising LockHeld (``wait=False``); on an SQLite
+    file it is the file ``<db><suffix>``."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         db = u.database
         if not db or db == ":memory:" or db.startswith("file::memory:"):
             with _guard:
-                lock = _memory_locks.setdefault(f"{id(engine)}:try:{name}", threading.Lock())
-            if not lock.acquire(blocking=False):
-                raise LockHeld(name)
+                lock = _memory_locks.setdefault(f"{id(engine)}:{key}", threading.Lock())
+            if not lock.acquire(blocking=wait):
+                raise LockHeld(key)
             try:
                 yield
             finally:
@@ -91,29 +71,29 @@ def try_store_lock(engine: sa.Engine, url: str, name: str) -> Iterator[None]:
             return
         import fcntl
 
-        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-        path = Path(db).with_name(f"{Path(db).name}.{digest}.lock")
+        path = Path(db).with_name(Path(db).name + suffix)
         with open(path, "a+b") as fh:
             try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise LockHeld(name) from None
+                raise LockHeld(key) from None
             try:
                 yield
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
         return
     if engine.dialect.name == "postgresql":
-        key = _key64(f"try:{name}")
+        take = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+        k = _key64(key)
         with engine.connect() as conn:
-            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            got = conn.execute(sa.text(f"SELECT {take}(:k)"), {"k": k}).scalar()
             conn.commit()
-            if not got:
-                raise LockHeld(name)
+            if got is False:  # pg_advisory_lock returns void (None)
+                raise LockHeld(key)
             try:
                 yield
             finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": k})
                 conn.commit()
         return
     yield
