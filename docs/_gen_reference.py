@@ -370,9 +370,7 @@ def _strategies_section() -> list[str]:
         out += [f"### `{name}` ({family})", "", _first_paragraph(type(s)), ""]
         rows = []
         for opt_name, opt in s.options.items():
-            lo = "-inf" if opt.low is None else f"{opt.low:g}"
-            hi = "inf" if opt.high is None else f"{opt.high:g}"
-            rng = "" if opt.low is None and opt.high is None else f"[{lo}, {hi}]"
+            rng = opt.range_text().removeprefix(" in ")
             rows.append([f"`{opt_name}`", opt.type.__name__, _toml(opt.default), rng, opt.help])
         if rows:
             out += _table(["option", "type", "default", "range", "meaning"], rows)

@@ -27,13 +27,26 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Option:
-    """One strategy option: its type, default and valid range (``low``/``high`` inclusive)."""
+    """One strategy option: its type, default and valid range (``low``/``high`` inclusive).
+
+    ``special`` is one value outside the range that is accepted too (e.g. -1 for "automatic").
+    """
 
     type: type
     default: Any
     low: float | None = None
     high: float | None = None
     help: str = ""
+    special: Any = None
+
+    def range_text(self) -> str:
+        """``" in [low, high]"`` (plus ``" or special"``), or ``""`` without a range."""
+        if self.low is None and self.high is None:
+            return ""
+        lo = "-inf" if self.low is None else f"{self.low:g}"
+        hi = "inf" if self.high is None else f"{self.high:g}"
+        extra = "" if self.special is None else f" or {self.special:g}"
+        return f" in [{lo}, {hi}]{extra}"
 
     def check(self, owner: str, name: str, value: Any) -> Any:
         ok = isinstance(value, self.type) and not (
@@ -43,21 +56,16 @@ class Option:
             value, ok = float(value), True
         if ok and isinstance(value, float) and not math.isfinite(value):
             ok = False  # nan passes both comparisons below
-        if ok and self.low is not None and value < self.low:
+        special = ok and self.special is not None and value == self.special
+        if ok and not special and self.low is not None and value < self.low:
             ok = False
-        if ok and self.high is not None and value > self.high:
+        if ok and not special and self.high is not None and value > self.high:
             ok = False
         if not ok:
-            rng = ""
-            if self.low is not None or self.high is not None:
-                rng = (
-                    f" in [{self.low if self.low is not None else '-inf'}, "
-                    f"{self.high if self.high is not None else 'inf'}]"
-                )
             raise ConfigError(
                 f"The {name!r} option of strategy {owner} must be "
                 f"{'an' if self.type.__name__[0] in 'aeiou' else 'a'} "
-                f"{self.type.__name__}{rng}. Got {value!r} instead.",
+                f"{self.type.__name__}{self.range_text()}. Got {value!r} instead.",
                 key=name,
             )
         return value

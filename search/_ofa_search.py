@@ -149,7 +149,7 @@ class _Variation:
     def __init__(self, params: Mapping[str, Param], mutation_prob: float) -> None:
         self.params = dict(params)
         self.names = list(self.params)
-        self.pm = mutation_prob if mutation_prob > 0 else 1.0 / max(len(self.names), 1)
+        self.pm = mutation_prob if mutation_prob >= 0 else 1.0 / max(len(self.names), 1)
 
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
         return {k: _plain(p.sample(rng)) for k, p in self.params.items()}

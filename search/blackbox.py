@@ -23,7 +23,12 @@ class NSGA2Strategy(SamplerStrategy):
     options = {
         "population_size": Option(int, 20, 2, 100_000, "individuals per generation"),
         "mutation_prob": Option(
-            float, -1.0, -1.0, 1.0, "per-parameter mutation probability; -1 = 1/n_params"
+            float,
+            -1.0,
+            0.0,
+            1.0,
+            "per-parameter mutation probability; -1 = 1/n_params",
+            special=-1.0,
         ),
         "crossover_prob": Option(float, 0.9, 0.0, 1.0, "probability of crossover"),
         "swapping_prob": Option(float, 0.5, 0.0, 1.0, "uniform-crossover swap probability"),

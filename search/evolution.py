@@ -162,7 +162,12 @@ class EvolutionStrategy(SamplerStrategy):
         "population": Option(int, 50, 2, 100_000, "members alive at once (the latest trials)"),
         "sample_size": Option(int, 10, 1, 100_000, "tournament size (<= population)"),
         "mutation_prob": Option(
-            float, -1.0, -1.0, 1.0, "per-parameter mutation probability; -1 = 1/n_params"
+            float,
+            -1.0,
+            0.0,
+            1.0,
+            "per-parameter mutation probability; -1 = 1/n_params",
+            special=-1.0,
         ),
     }
 

@@ -126,7 +126,7 @@ class ProgressiveShrinkingStrategy(WeightSharingStrategy):
         "generations": Option(int, 0, 0, None, "generations at most (0: until the trials)"),
         "sample_size": Option(int, 4, 1, 100_000, "evolution: members sampled per cycle"),
         "mutation_prob": Option(
-            float, -1.0, -1.0, 1.0, "per-parameter mutation probability (-1: 1/n)"
+            float, -1.0, 0.0, 1.0, "per-parameter mutation probability (-1: 1/n)", special=-1.0
         ),
         "crossover_prob": Option(float, 0.9, 0.0, 1.0, "nsga2: crossover probability"),
         "predictor": Option(bool, False, help="screen candidates with an accuracy predictor"),

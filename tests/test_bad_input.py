@@ -325,6 +325,22 @@ def test_nan_strategy_options_and_one_value_log_ranges():
     for name, option in (("marl", "lr"), ("nsga2", "crossover_prob"), ("bayesian", "beyond")):
         with pytest.raises(ConfigError, match=f"'{option}' option of strategy {name}"):
             cosearch.get_strategy(name, **{option: math.nan})
+    # mutation_prob's "automatic" is -1 exactly: -0.5 was taken as automatic too, and OFA
+    # read 0 as automatic while evolution read it as "exactly one parameter changes"
+    for name in ("nsga2", "evolution", "progressive_shrinking"):
+        with pytest.raises(ConfigError, match=r"must be a float in \[0, 1\] or -1\. Got -0\.5"):
+            cosearch.get_strategy(name, mutation_prob=-0.5)
+        assert cosearch.get_strategy(name, mutation_prob=-1).params["mutation_prob"] == -1.0
+        assert cosearch.get_strategy(name, mutation_prob=0).params["mutation_prob"] == 0.0
+    from cosearch.search._ofa_search import _Variation
+    from cosearch.spaces._params import Param
+
+    params = {f"net.p{i}": Param.integer(f"p{i}", 0, 9, limits=(0, 9)) for i in range(4)}
+    rng = np.random.default_rng(0)
+    parent = {k: 0 for k in params}
+    for _ in range(20):  # 0: each child differs from its parent in exactly one parameter
+        child = _Variation(params, 0.0).mutate(parent, rng)
+        assert sum(child[k] != 0 for k in params) == 1
     # a log range narrowed to one value: exp(log(5.0)) came back as 4.999999999999999, which
     # the weight-sharing strategies then refused as out of range
     space = get_hardware_space("systolic", dram_gbps=5.0)
