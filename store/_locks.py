@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -52,6 +54,14 @@ def try_store_lock(engine: sa.Engine, url: str, name: str) -> Iterator[None]:
         yield
 
 
+def _same_file(fh: IO[bytes], path: Path) -> bool:
+    """Whether the open ``fh`` is still the file at ``path`` (not removed or replaced)."""
+    try:
+        return os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+    except FileNotFoundError:
+        return False
+
+
 @contextlib.contextmanager
 def _held(engine: sa.Engine, url: str, key: str, *, wait: bool, suffix: str) -> Iterator[None]:
     """The lock ``key``: waiting for it, or raising LockHeld (``wait=False``); on an SQLite
@@ -72,16 +82,22 @@ def _held(engine: sa.Engine, url: str, key: str, *, wait: bool, suffix: str) -> 
         import fcntl
 
         path = Path(db).with_name(Path(db).name + suffix)
-        with open(path, "a+b") as fh:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise LockHeld(key) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-        return
+        while True:
+            with open(path, "a+b") as fh:
+                try:
+                    flags = fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB
+                    fcntl.flock(fh.fileno(), flags)
+                except BlockingIOError:
+                    raise LockHeld(key) from None
+                if not wait and not _same_file(fh, path):
+                    continue  # its holder removed it on release: take the current file
+                try:
+                    yield
+                finally:
+                    if not wait:  # a try-lock's file is its own: leave no file per name
+                        path.unlink(missing_ok=True)
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            return
     if engine.dialect.name == "postgresql":
         take = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
         k = _key64(key)

@@ -32,3 +32,16 @@ def test_try_store_lock_memory():
 
 def test_try_store_lock_postgresql(pg_url):
     _check(pg_url)
+
+
+def test_try_store_lock_leaves_no_file_beside_the_database(tmp_path):
+    # one file per weight-sharing campaign used to stay beside the database for good
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    with open_store(url) as store:
+        before = sorted(p.name for p in tmp_path.iterdir())
+        with try_store_lock(store.engine, url, "cosearch-ws:a"):
+            assert len(sorted(p.name for p in tmp_path.iterdir())) == len(before) + 1
+        assert sorted(p.name for p in tmp_path.iterdir()) == before
+        with try_store_lock(store.engine, url, "cosearch-ws:a"):  # taken again after removal
+            with pytest.raises(LockHeld), try_store_lock(store.engine, url, "cosearch-ws:a"):
+                pass
