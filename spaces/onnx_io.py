@@ -122,19 +122,42 @@ def strip_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     """
     out = onnx.ModelProto()
     out.CopyFrom(model)
-    # floating-point initializers are weights; integer ones (Slice bounds, Reshape shapes)
-    # are tiny constants that shape inference needs, so they stay
-    floats = {
+    names = _weight_initializers(out.graph)
+    _weights_to_inputs(out.graph, names)
+    _mark_weight_inputs(out, names)
+    return out
+
+
+_FLOAT_TYPES = frozenset(
+    {
         onnx.TensorProto.FLOAT,
         onnx.TensorProto.FLOAT16,
         onnx.TensorProto.BFLOAT16,
         onnx.TensorProto.DOUBLE,
     }
-    names = {i.name for i in out.graph.initializer if i.data_type in floats}
-    names |= {s.values.name for s in out.graph.sparse_initializer}
-    _weights_to_inputs(out.graph, names)
-    _mark_weight_inputs(out, names)
-    return out
+)
+#: (op type, input position) of floating-point inputs that decide output shapes
+_FLOAT_SHAPE_INPUTS = frozenset(
+    {("Resize", 1), ("Resize", 2), ("Upsample", 1), ("Range", 0), ("Range", 1), ("Range", 2)}
+)
+
+
+def _weight_initializers(graph: onnx.GraphProto) -> set[str]:
+    """Names of the initializers that are weights: floating-point ones (and sparse ones),
+    except those read where a float decides a shape (Resize scales, Range bounds). Integer
+    initializers (Slice bounds, Reshape shapes, Pad widths) are constants, not weights."""
+    shape_inputs = {
+        name
+        for node in graph.node
+        for i, name in enumerate(node.input)
+        if (node.op_type, i) in _FLOAT_SHAPE_INPUTS
+    }
+    names = {
+        i.name
+        for i in graph.initializer
+        if i.data_type in _FLOAT_TYPES and i.name not in shape_inputs
+    }
+    return names | {s.values.name for s in graph.sparse_initializer}
 
 
 def _mark_weight_inputs(model: onnx.ModelProto, names: set[str]) -> None:
@@ -184,8 +207,10 @@ def model_from_bytes(data: bytes) -> onnx.ModelProto:
 
 def structure_digest(model: onnx.ModelProto) -> str:
     """sha256 (hex) of the model's structure: its opset imports and its main graph with every
-    initializer turned into a typed input (:func:`strip_weights`) and inferred ``value_info``
-    dropped. Weights, doc strings outside the graph, producer and metadata do not count.
+    weight turned into a typed input (as :func:`strip_weights` does) and inferred
+    ``value_info`` dropped. Weights, doc strings outside the graph, producer and metadata do
+    not count; the values of the other constants (Pad widths, Reshape shapes, Resize scales)
+    do, since two models that differ there are different networks.
     """
     import hashlib
 
@@ -194,7 +219,7 @@ def structure_digest(model: onnx.ModelProto) -> str:
     g = light.graph
     g.CopyFrom(model.graph)
     del g.value_info[:]
-    _weights_to_inputs(g)
+    _weights_to_inputs(g, _weight_initializers(g))
     h = hashlib.sha256()
     for op in sorted((o.domain, o.version) for o in model.opset_import):
         h.update(f"{op[0]}:{op[1]};".encode())

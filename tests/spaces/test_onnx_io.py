@@ -50,3 +50,40 @@ def test_garbage_raises(data: object) -> None:
     with pytest.raises(OnnxImportError) as info:
         model_from_bytes(data)  # type: ignore[arg-type]
     assert "\n" not in str(info.value)
+
+
+def _pad_resize_model(scale: float, pad: int, seed: int = 0) -> onnx.ModelProto:
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.random.default_rng(seed).normal(size=(4, 3, 3, 3)).astype(np.float32)
+    inits = [
+        numpy_helper.from_array(w, "w"),
+        numpy_helper.from_array(np.array([1, 1, scale, scale], np.float32), "scales"),
+        numpy_helper.from_array(np.zeros(0, np.float32), "roi"),
+        numpy_helper.from_array(np.array([0, 0, pad, pad] * 2, np.int64), "pads"),
+    ]
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["p"]),
+        helper.make_node("Resize", ["p", "roi", "scales"], ["r"], mode="nearest"),
+        helper.make_node("Conv", ["r", "w"], ["c"], kernel_shape=[3, 3]),
+        helper.make_node("GlobalAveragePool", ["c"], ["y"]),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph(nodes, "g", [x], [y], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_constants_that_decide_shapes_are_structure_not_weights() -> None:
+    from cosearch.hwmodels import extract_layers
+    from cosearch.spaces.onnx_io import structure_digest
+
+    small, big = _pad_resize_model(1.0, 0), _pad_resize_model(4.0, 8)
+    # Pad widths and Resize scales used to be dropped: both networks shared one digest, and
+    # the store kept the first one's model for the second campaign
+    assert structure_digest(small) != structure_digest(big)
+    assert structure_digest(big) == structure_digest(_pad_resize_model(4.0, 8, seed=1))
+    # the structure-only copy keeps the scales, so its shapes (and costs) stay known
+    macs = [sum(layer.macs for layer in extract_layers(m)) for m in (big, strip_weights(big))]
+    assert macs[0] == macs[1] == 4 * 27 * 126 * 126  # (16 + 2 * 8) * 4 - 2
