@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -147,15 +148,16 @@ class Param:
     def check(self, value: Any, *, owner: str) -> Any:
         """Return ``value`` (normalized) if it lies in the search range, else raise ConfigError."""
         if self.kind == "categorical":
-            if value in self.choices:
-                return value
+            for choice in self.choices:  # the choice itself: 128.0 or numpy's 128 give 128
+                if choice == value and isinstance(choice, bool) == isinstance(value, bool):
+                    return choice
             raise ConfigError(
                 f"The {self.name!r} parameter of {owner} must be one of "
                 f"{list(self.choices)}. Got {value!r} instead.",
                 key=self.name,
             )
         number = int if self.kind == "int" else float
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
         if ok and self.kind == "int":
             ok = float(value).is_integer()
         if ok:

@@ -142,6 +142,21 @@ def test_choice_sets_are_normalized() -> None:
     assert a.build(params).digest == b.build(params).digest
 
 
+def test_numbers_of_other_types_are_the_same_choice() -> None:
+    # hidden_0 = 128.0 passed the check, then onnx() and to_torch() failed with a traceback,
+    # and 128, 128.0 and numpy's 128 gave three digests
+    space = FlexiBERTSpace()
+    params = space.sample(np.random.default_rng(0))
+    key = next(k for k in params if k.startswith("net.hidden_"))
+    archs = [space.build({**params, key: kind(params[key])}) for kind in (int, float, np.int64)]
+    assert len({a.digest for a in archs}) == 1
+    checked = space.validate({**params, key: float(params[key])})
+    assert type(checked[key.removeprefix("net.")]) is int
+    archs[1].onnx()
+    with pytest.raises(ConfigError, match="must be one of"):
+        space.build({**params, key: True})
+
+
 def test_bad_params() -> None:
     space = FlexiBERTSpace(**{**SMALL, "layers": 1})
     good = _params([_layer("attention")])

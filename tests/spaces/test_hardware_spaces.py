@@ -154,3 +154,16 @@ def test_roofline_space() -> None:
     assert parse_accelerator("roofline:pj_per_mac=2.5,area_mm2=4")["area_mm2"] == 4
     opened = get_hardware_space("roofline", area_mm2=[1.0, 2.0])
     assert 1.0 <= opened.build(opened.sample(np.random.default_rng(1)))["area_mm2"] <= 2.0
+
+
+def test_numpy_and_float_values_are_normalized() -> None:
+    # numpy's int was refused ("must be an int ... Got np.int64(32)"), a float 8.0 of a
+    # categorical gave another digest than 8, and numpy's 8 broke the digest (not JSON)
+    space = get_hardware_space("systolic")
+    base = {f"hw.{k}": v for k, v in space.default().params.items()}
+    plain = space.build(base)
+    for key in ("hw.pe_rows", "hw.precision_bits"):
+        for value in (np.int64(base[key]), float(base[key])):
+            acc = space.build({**base, key: value})
+            assert acc == plain and acc.digest == plain.digest
+            assert type(acc[key.removeprefix("hw.")]) is int
