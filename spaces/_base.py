@@ -267,17 +267,30 @@ def parse_accelerator(spec: str) -> Accelerator:
     Unspecified parameters take the template's reference value; every value is checked against
     the template's hard limits.
     """
+    if not isinstance(spec, str):
+        raise ConfigError(f"an accelerator spec must be a string; got {type(spec).__name__}")
     template, _, rest = spec.partition(":")
-    space = get_hardware_space(template.strip())
-    values = dict(space.reference)
+    given: dict[str, Any] = {}
     if rest.strip():
         for item in rest.split(","):
             key, eq, val = item.partition("=")
             if not eq or not key.strip():
                 raise ConfigError(f"accelerator spec {spec!r}: expected key=value, got {item!r}")
-            values[key.strip()] = _parse_scalar(val.strip())
+            if key.strip() in given:
+                raise ConfigError(f"accelerator spec {spec!r} gives {key.strip()!r} twice")
+            given[key.strip()] = _parse_scalar(val.strip())
+    if template.strip() == "device":  # a named device (what Accelerator.spec() writes)
+        extra = sorted(set(given) - {"name"})
+        if extra:
+            raise ConfigError(
+                f"hw:device takes only name=DEVICE (e.g. device:name=pixel3); got {extra[0]!r}"
+            )
+        return get_hardware_space("device", device=given.get("name")).default()
+    space = get_hardware_space(template.strip())
+    values = {**space.reference, **given}
     full = {k: p.widened() for k, p in space.default_params().items()}
     checked = validate_params(
         full, {f"hw.{k}": v for k, v in values.items()}, "hw", f"hw:{space.name}"
     )
-    return Accelerator(space.name, checked)
+    canonical = getattr(space, "canonical", None)  # heterogeneous: inactive subs reset
+    return Accelerator(space.name, canonical(checked) if canonical else checked)

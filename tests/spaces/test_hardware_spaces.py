@@ -167,3 +167,24 @@ def test_numpy_and_float_values_are_normalized() -> None:
             acc = space.build({**base, key: value})
             assert acc == plain and acc.digest == plain.digest
             assert type(acc[key.removeprefix("hw.")]) is int
+
+
+def test_parse_accelerator_gives_what_the_space_builds() -> None:
+    # the CLI syntax skipped heterogeneous' canonical form: one design, two digests
+    space = get_hardware_space("heterogeneous", num_subs=[1, 4])
+    parsed = parse_accelerator("heterogeneous:num_subs=1")
+    built = space.build({f"hw.{k}": v for k, v in parsed.params.items()})
+    assert parsed == built and parsed.digest == built.digest
+    # only an inactive sub differs: the same design
+    assert parse_accelerator("heterogeneous:num_subs=2,sub3_dataflow=os") == parse_accelerator(
+        "heterogeneous:num_subs=2"
+    )
+    # a named device's spec() (stored with every trial) parses back
+    pixel3 = get_hardware_space("device", device="pixel3").default()
+    assert parse_accelerator(pixel3.spec()) == pixel3
+    assert parse_accelerator("device:name=cpu") == parse_accelerator("device")
+    # a key given twice kept the last value silently
+    with pytest.raises(ConfigError, match="gives 'pe_rows' twice"):
+        parse_accelerator("systolic:pe_rows=32,pe_rows=8")
+    with pytest.raises(ConfigError, match="must be a string"):
+        parse_accelerator(None)  # type: ignore[arg-type]
