@@ -188,6 +188,9 @@ class NB201Space(NetworkSpace):
         one node equal a single one with summed weights, at twice the work), and other
         algebraic identities. The canonical form stays a labelled cell of this space (a valid
         parameter dict), not a normal form of the computed function.
+        (a) holds exactly for untrained networks and for the cost models. Once BatchNorm is
+        trained it is an approximation: a ReLU-Conv-BN edge out of a zero node adds BatchNorm's
+        learned shift (a per-channel constant), which the canonical network leaves out.
         Raises ConfigError when ``params`` is invalid.
         """
         canon = canonical_ops(self._ops(params))
