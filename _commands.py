@@ -648,13 +648,58 @@ def _plot_path(name: str) -> Path:
 def cmd_query(args: argparse.Namespace) -> int:
     with _store(args) as store:
         df = store.query(args.sql)
+    df.columns = _unique_columns([str(c) for c in df.columns])
+    df = df.apply(lambda col: col.map(_blob_hex) if col.dtype == object else col)
     if args.format == "json":
-        _out(df.to_json(orient="records", indent=2, default_handler=str))
+        _out(json.dumps(_json_records(df), indent=2, allow_nan=False))
     elif args.format == "csv":
         _out(df.to_csv(index=False))
     else:
         _out(df.to_string(index=False) if len(df) else "(no rows)")
     return 0
+
+
+def _unique_columns(names: list[str]) -> list[str]:
+    """Result column names made unique the way pandas reads a CSV (``id``, ``id.1``, ...):
+    ``SELECT *`` over a join repeats names, which JSON records cannot hold."""
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        new, k = name, 0
+        while new in seen:
+            k += 1
+            new = f"{name}.{k}"
+        seen.add(new)
+        out.append(new)
+    return out
+
+
+def _blob_hex(value: Any) -> Any:
+    """BLOB values (a stored ONNX model) as hex text, so every output format can show them."""
+    return value.hex() if isinstance(value, (bytes, bytearray, memoryview)) else value
+
+
+def _json_records(df: Any) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts with every digit of every float (pandas' ``to_json`` keeps
+    10 decimals: 1.5e-12 became 0.0); NaN and infinities become null, as JSON has neither."""
+    import numpy as np
+    import pandas as pd
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, np.generic):
+            v = v.item()
+        if v is pd.NA or v is pd.NaT or (isinstance(v, float) and not math.isfinite(v)):
+            return None
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        if hasattr(v, "isoformat"):
+            return v.isoformat()
+        return str(v)
+
+    return [
+        {c: plain(v) for c, v in zip(df.columns, row)}
+        for row in df.itertuples(index=False, name=None)
+    ]
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:

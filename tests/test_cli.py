@@ -117,6 +117,26 @@ def test_query_read_and_refused_write(campaign_db):
     assert open(path, "rb").read() == before
 
 
+def test_query_json_keeps_every_row_and_digit(campaign_db):
+    # a join's repeated names, a BLOB column, and pandas' 10 decimals (1.5e-12 printed as 0.0)
+    _, url, _ = campaign_db
+    sql = (
+        "SELECT t.trial_id, v.*, 1.5e-12 AS tiny, a.onnx FROM trials t "
+        "JOIN trial_values v ON v.trial_id = t.trial_id "
+        "JOIN evaluations e ON e.trial_id = t.trial_id "
+        "JOIN architectures a ON a.digest = e.architecture_digest LIMIT 2"
+    )
+    r = run_cli("query", sql, "--storage", url, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert len(rows) == 2 and rows[0]["trial_id"] == rows[0]["trial_id.1"]
+    assert rows[0]["tiny"] == 1.5e-12
+    model = onnx.load_model_from_string(bytes.fromhex(rows[0]["onnx"]))
+    assert model.graph.node
+    r = run_cli("query", sql, "--storage", url, "--format", "csv")
+    assert r.returncode == 0 and "trial_id.1" in r.stdout.splitlines()[0]
+
+
 @pytest.mark.parametrize(
     "args, needle",
     [
