@@ -145,31 +145,41 @@ def compare_campaigns(
         for *_, trials, _ in loaded
     ]
     stacked = [f for f in feas_all if len(f)]
-    if stacked:
+    lo = hi = np.zeros(len(objectives))
+    if stacked:  # over finite values: one infinite value made every campaign's numbers NaN
         mins = to_minimization(np.vstack(stacked), directions)
-        lo, hi = mins.min(axis=0), mins.max(axis=0)
-    else:
-        lo = hi = np.zeros(len(objectives))
+        finite = np.isfinite(mins)
+        if finite.any():
+            lo = np.where(finite.any(axis=0), np.where(finite, mins, np.inf).min(axis=0), 0.0)
+            hi = np.where(finite.any(axis=0), np.where(finite, mins, -np.inf).max(axis=0), 0.0)
     span = np.where(hi > lo, hi - lo, 1.0)
     sign = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
     bounds = [(float(a * s), float(b * s)) for a, b, s in zip(lo, hi, sign)]
 
     curves = []
+    all_steps: list[list[tuple[int, float]]] = []
     labels = [n if sum(x[0] == n for x in loaded) == 1 else f"{n}@{u}" for n, u, *_ in loaded]
     for label, (name, storage, _, trials, fid) in zip(labels, loaded):
         norm_rows: list[np.ndarray] = []
         marks = sorted({max(1, round(len(trials) * k / points)) for k in range(1, points + 1)})
         curve: list[tuple[int, float]] = []
+        steps: list[tuple[int, float]] = []  # (trial, hypervolume) wherever it grew
         front = np.empty((0, len(objectives)))
+        hv = 0.0
         for i, t in enumerate(trials, start=1):
             if is_feasible(t):
                 p = (to_minimization(np.array([t.values], dtype=float), directions) - lo) / span
+                p = np.maximum(p, 0.0)  # -inf (better than any finite value): at the bound
                 norm_rows.append(p[0])
                 front = np.vstack([front, p])
                 front = front[nondominated_mask(front, ["minimize"] * len(objectives))]
+                if len(front) and np.array_equal(front[-1], p[0]):  # it joined the front
+                    new_hv = hypervolume(front, np.full(len(objectives), REF))
+                    if new_hv > hv:
+                        hv = new_hv
+                        steps.append((i, hv))
             if i in marks:
-                curve.append((i, hypervolume(front, np.full(len(objectives), REF))))
-        hv = curve[-1][1] if curve else 0.0
+                curve.append((i, hv))
         curves.append(
             CampaignCurve(
                 label,
@@ -183,10 +193,11 @@ def compare_campaigns(
                 fidelity=fid,
             )
         )
+        all_steps.append(steps)
     best = max((c.hv_final for c in curves), default=0.0)
-    for c in curves:
-        goal = fraction * best
-        c.trials_to_fraction = next((n for n, hv in c.curve if best > 0 and hv >= goal), None)
+    goal = fraction * best
+    for c, steps in zip(curves, all_steps):  # every trial counts, not only the curve's points
+        c.trials_to_fraction = next((n for n, hv in steps if best > 0 and hv >= goal), None)
     return Comparison(objectives, bounds, fraction, curves)
 
 

@@ -311,7 +311,8 @@ def _front_2d(s: np.ndarray) -> np.ndarray:
     new_group[1:] = np.any(s[1:] != s[:-1], axis=1)
     group_start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
     prefix_min = np.concatenate(([np.inf], np.minimum.accumulate(s[:, 1])))
-    return ~(prefix_min[group_start] <= s[:, 1])
+    # the first group has no earlier row (its +inf placeholder "dominated" a second value of +inf)
+    return ~((group_start > 0) & (prefix_min[group_start] <= s[:, 1]))
 
 
 def _front_blocks(s: np.ndarray, block: int = 256) -> np.ndarray:

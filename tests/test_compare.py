@@ -100,3 +100,23 @@ def test_different_objectives_refused(tmp_path, two_dbs):
     c.store.close()
     r = run_cli("compare", "A", "C", "--storage", a)
     assert r.returncode == 2 and "same objectives" in r.stderr
+
+
+def test_trials_to_fraction_counts_every_trial_and_infinities_stay_out(tmp_path):
+    from cosearch._compare import compare_campaigns
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    # 120 trials: the hypervolume reaches its final value at trial 3; the curve has 50 points
+    # (2, 5, 7, ...) and trials_to_fraction was read from them, so it said 5
+    points = [(80, 1.0), (85, 1.0), (90, 0.5)] + [(70, 2.0)] * 117
+    _campaign(url, "long", points)
+    # one infinite latency beside finite ones: the bounds went infinite and every campaign's
+    # hypervolume NaN-based; it is now normalized over finite values and adds nothing
+    _campaign(url, "inf", [(95, float("inf")), (90, 0.5), (70, 2.0)])
+    cmp = compare_campaigns([("long", url)], fraction=1.0)
+    assert cmp.campaigns[0].trials_to_fraction == 3
+    cmp = compare_campaigns([("long", url), ("inf", url)])
+    assert all(abs(x) != float("inf") for b in cmp.bounds for x in b)
+    hv = {c.label: c.hv_final for c in cmp.campaigns}
+    assert hv["long"] == pytest.approx(hv["inf"]) and hv["long"] > 0
+    assert {c.label: c.front_size for c in cmp.campaigns} == {"long": 1, "inf": 2}

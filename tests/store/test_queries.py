@@ -36,7 +36,15 @@ DISTS = {
 @given(
     st.integers(1, 5).flatmap(
         lambda m: st.tuples(
-            st.lists(st.lists(st.integers(0, 3), min_size=m, max_size=m), min_size=0, max_size=40),
+            st.lists(
+                st.lists(
+                    st.one_of(st.integers(0, 3), st.sampled_from([np.inf, -np.inf])),
+                    min_size=m,
+                    max_size=m,
+                ),
+                min_size=0,
+                max_size=40,
+            ),
             st.lists(st.sampled_from(["minimize", "maximize"]), min_size=m, max_size=m),
         )
     )
@@ -45,6 +53,12 @@ def test_pareto_mask_matches_the_quadratic_reference(case):
     rows, dirs = case
     v = np.array(rows, dtype=float).reshape(len(rows), len(dirs))
     assert (queries.pareto_mask(v, dirs) == nondominated_mask(v, dirs)).all()
+
+
+def test_an_infinite_value_in_the_best_row_of_two_objectives():
+    # the best accuracy with latency +inf: nothing dominates it, but the 2-D filter dropped it
+    v = np.array([[95.0, np.inf], [90.0, 1.0], [80.0, 0.5]])
+    assert queries.pareto_mask(v, ["maximize", "minimize"]).tolist() == [True, True, True]
 
 
 @pytest.mark.parametrize("m", [2, 3, 4])
