@@ -30,7 +30,8 @@ def _out(text: str) -> None:
 
 def _emit(cols: list[str], rows: list[dict[str, Any]], fmt: str) -> None:
     if fmt == "json":
-        _out(json.dumps(rows, indent=2, default=str))
+        plain = [{k: _json_value(v) for k, v in row.items()} for row in rows]
+        _out(json.dumps(plain, indent=2, allow_nan=False))
     elif fmt == "csv":
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
@@ -392,7 +393,7 @@ def _pareto_by_fidelity(args: argparse.Namespace) -> int:
 
     import optuna
 
-    from cosearch._report import fidelity_fronts
+    from cosearch._report import fidelity_fronts, least_violating_trials, violation_rows
     from cosearch._workers import screen_study_name
 
     wanted: float | None = None
@@ -424,20 +425,29 @@ def _pareto_by_fidelity(args: argparse.Namespace) -> int:
                     f"campaign {args.name!r} has no COMPLETE trial at fidelity {wanted:g}; "
                     f"its fidelities: {have}"
                 )
-        parts = [(g, *front_rows(g.study, g.front)) for g in groups]
+        parts = []
+        for g in groups:
+            cols, rows = front_rows(g.study, g.front)
+            for row in rows:
+                row["feasible"] = True
+            if not rows:  # no feasible trial at this fidelity: its nearest misses
+                pairs = least_violating_trials(g.study, args.least_violating, g.trial_ids)
+                cols, rows = violation_rows(g.study, pairs)
+                cols = cols + ["feasible"]
+            parts.append((g, cols, rows))
     if args.format == "table":
         for g, cols, rows in parts:
             objs = ", ".join(g.study.metric_names or [])
             what = "screened" if g.stage == "screen" else "evaluated"
-            _out(
-                f"\nfidelity {g.fidelity:g} ({what}; objectives {objs}): front of "
-                f"{len(rows)} among {g.feasible} feasible of {g.trials} trials"
-            )
-            _out(
-                format_table(cols, rows, hint=WHOLE_CSV_JSON)
-                if rows
-                else "(no trial meets the constraints)"
-            )
+            head = f"\nfidelity {g.fidelity:g} ({what}; objectives {objs}): "
+            if g.feasible:
+                _out(f"{head}front of {len(rows)} among {g.feasible} feasible of {g.trials} trials")
+            else:
+                _out(
+                    f"{head}no trial of {g.trials} meets the constraints; the {len(rows)} "
+                    "least-violating, smallest total violation first:"
+                )
+            _out(format_table([c for c in cols if c != "feasible"], rows, hint=WHOLE_CSV_JSON))
         return 0
     all_cols: list[str] = ["stage", "fidelity"]
     all_rows: list[dict[str, Any]] = []
@@ -681,25 +691,29 @@ def _blob_hex(value: Any) -> Any:
 
 def _json_records(df: Any) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts with every digit of every float (pandas' ``to_json`` keeps
-    10 decimals: 1.5e-12 became 0.0); NaN and infinities become null, as JSON has neither."""
-    import numpy as np
-    import pandas as pd
-
-    def plain(v: Any) -> Any:
-        if isinstance(v, np.generic):
-            v = v.item()
-        if v is pd.NA or v is pd.NaT or (isinstance(v, float) and not math.isfinite(v)):
-            return None
-        if v is None or isinstance(v, (bool, int, float, str)):
-            return v
-        if hasattr(v, "isoformat"):
-            return v.isoformat()
-        return str(v)
-
+    10 decimals: 1.5e-12 became 0.0)."""
     return [
-        {c: plain(v) for c, v in zip(df.columns, row)}
+        {c: _json_value(v) for c, v in zip(df.columns, row)}
         for row in df.itertuples(index=False, name=None)
     ]
+
+
+def _json_value(v: Any) -> Any:
+    """``v`` as a JSON value: numpy scalars as Python ones, dates in ISO form, anything else
+    as text; NaN, infinities and pandas' missing values as null (JSON has none of them)."""
+    import numpy as np
+
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if hasattr(v, "isoformat") and str(v) != "NaT":
+        return v.isoformat()
+    if str(v) in ("<NA>", "NaT"):
+        return None
+    return str(v)
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -732,7 +746,8 @@ def _summary(doc: str | None) -> str:
 
 def _listing(rows: list[dict[str, Any]], fmt: str) -> int:
     if fmt == "json":
-        _out(json.dumps(rows, indent=2, default=str))
+        plain = [{k: _json_value(v) for k, v in row.items()} for row in rows]
+        _out(json.dumps(plain, indent=2, allow_nan=False))
     else:
         _out(format_table(list(rows[0]), rows, max_width=90, hint=WHOLE_JSON))
     return 0

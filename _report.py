@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +107,7 @@ class FidelityFront:
     trials: int  # COMPLETE trials in the group
     feasible: int
     front: list[FrozenTrial]
+    trial_ids: tuple[int, ...] = ()  # storage ids of the group's COMPLETE trials
 
 
 def _fidelity_groups(engine: Any, study_id: int, metrics: Sequence[str]) -> dict[float, Any]:
@@ -142,30 +144,46 @@ def fidelity_fronts(
             mask = pareto_mask(table.values[ok], dirs)
             front = load_trials(engine, table.trial_ids[ok][mask])
             front.sort(key=lambda t: t.values[0], reverse=dirs[0] == "maximize")
-            out.append(FidelityFront(stage, f, study, int(sel.sum()), int(ok.sum()), front))
+            ids_here = tuple(int(i) for i in table.trial_ids[sel])
+            out.append(
+                FidelityFront(stage, f, study, int(sel.sum()), int(ok.sum()), front, ids_here)
+            )
     return out
 
 
-def least_violating_trials(study: optuna.Study, k: int) -> list[tuple[FrozenTrial, list[float]]]:
+def least_violating_trials(
+    study: optuna.Study, k: int, trial_ids: Sequence[int] | None = None
+) -> list[tuple[FrozenTrial, list[float]]]:
     """The ``k`` COMPLETE trials with the smallest total constraint violation (sum of the
-    positive constraint values), smallest first (ties by trial number), each with its
-    per-constraint violations. Trials without constraint values count as violation 0."""
+    positive constraint values; a NaN constraint counts as violated without bound), smallest
+    first (ties by trial number), each with its per-constraint violations. Trials without
+    constraint values count as violation 0. ``trial_ids`` (storage ids, RDB storages only)
+    restricts the choice to those trials, e.g. one fidelity's."""
     engine = rdb_engine(study)
     if engine is None:
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        pairs = [(t, [max(0.0, float(c)) for c in _constraint_list(t)]) for t in trials]
+        pairs = [(t, [_violation(c) for c in _constraint_list(t)]) for t in trials]
         pairs.sort(key=lambda p: (sum(p[1]), p[0].number))
         return pairs[:k]
     with engine.connect() as conn:
         sid = study_id_of(conn, study.study_name)
     table = objective_table(engine, sid, len(study.directions))
+    ids = table.trial_ids
+    if trial_ids is not None:
+        ids = ids[np.isin(ids, np.asarray(trial_ids, dtype=ids.dtype))]
     cids, cvals = constraint_values(engine, sid)
-    per = dict(zip(cids.tolist(), ([max(0.0, c) for c in v] for v in cvals)))
-    total = np.array([sum(per.get(int(t), [])) for t in table.trial_ids])
+    per = dict(zip(cids.tolist(), ([_violation(c) for c in v] for v in cvals)))
+    total = np.array([sum(per.get(int(t), [])) for t in ids])
     order = np.argsort(total, kind="stable")[:k]  # trial ids ascend with numbers
-    chosen = table.trial_ids[order]
+    chosen = ids[order]
     trials = load_trials(engine, chosen)
     return [(t, per.get(int(tid), [])) for t, tid in zip(trials, chosen)]
+
+
+def _violation(c: Any) -> float:
+    """A constraint value's violation: its positive part; NaN (unknown) is infinite."""
+    c = float(c)
+    return math.inf if math.isnan(c) else max(0.0, c)
 
 
 def _constraint_list(t: FrozenTrial) -> list[float]:

@@ -90,3 +90,42 @@ def test_feasible_json_rows_say_so(tmp_path, capsys):
     Campaign.from_toml(cfg, storage=url).run(4)
     rows = json.loads(cli(capsys, "pareto", "ok", "--storage", url, "--format", "json").stdout)
     assert rows and all(row["feasible"] is True for row in rows)
+
+
+def test_least_violating_per_fidelity(infeasible, capsys):
+    # --least-violating was ignored beside --fidelity: "(no trial meets the constraints)"
+    c, url = infeasible
+    r = cli(capsys, "pareto", "inf", "--storage", url, "--fidelity", "1", "--least-violating", "3")
+    assert r.returncode == 0, r.stderr
+    assert "no trial of 8 meets the constraints; the 3 least-violating" in r.stdout
+    args = ("pareto", "inf", "--storage", url, "--fidelity", "all", "--format", "json")
+    rows = json.loads(cli(capsys, *args, "--least-violating", "2").stdout)
+    expected = sorted(c.trials(), key=lambda t: (_total(t), t.number))[:2]
+    assert [row["trial"] for row in rows] == [t.number for t in expected]
+    assert all(row["feasible"] is False and row["fidelity"] == 1.0 for row in rows)
+
+
+@pytest.mark.parametrize("where", ["memory", "sqlite"])
+def test_a_nan_constraint_is_violated_not_feasible(tmp_path, where):
+    import math
+
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    from cosearch._report import least_violating_trials
+
+    url = None if where == "memory" else f"sqlite:///{tmp_path / 'n.db'}"
+    study = optuna.create_study(storage=url, directions=["minimize"])
+    for cons in ([math.nan], [2.0], [0.5]):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"x": 0.5},
+                distributions={"x": FloatDistribution(0, 1)},
+                values=[1.0],
+                system_attrs={"constraints": cons},
+            )
+        )
+    # max(0, nan) is 0: the trial with an unknown constraint came first, as if feasible
+    pairs = least_violating_trials(study, 3)
+    assert [t.number for t, _ in pairs] == [2, 1, 0]
+    assert pairs[-1][1] == [math.inf]
