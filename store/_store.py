@@ -107,6 +107,11 @@ class Store:
         ) as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise StoreInputError(f"cannot open storage {self.display_url}: {reason}") from exc
+        except ImportError as exc:  # a dialect SQLAlchemy knows, its driver not installed
+            raise StoreInputError(
+                f"cannot open storage {self.display_url}: its database driver is not "
+                f"installed ({exc})"
+            ) from exc
         self.engine: sa.Engine = self.optuna_storage.engine
         if path is not None:
             _use_wal(self.engine)
@@ -123,6 +128,11 @@ class Store:
             engine = sa.create_engine(self.url, **self._engine_kwargs())
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError) as exc:
             raise StoreInputError(f"cannot open storage {self.display_url}: {exc}") from exc
+        except ImportError as exc:
+            raise StoreInputError(
+                f"cannot open storage {self.display_url}: its database driver is not "
+                f"installed ({exc})"
+            ) from exc
         try:
             with engine.connect() as conn:
                 ours = sa.inspect(conn).has_table(schema.schema_version.name)

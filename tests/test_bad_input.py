@@ -162,6 +162,18 @@ def test_unreachable_database_url(tmp_path):
     assert "nobody:***@127.0.0.1:9/none" in r.stderr and "s3cret" not in r.stderr
 
 
+@pytest.mark.parametrize("create", [True, False])
+def test_database_driver_not_installed(create):
+    # mysql:// is a dialect SQLAlchemy knows; its driver is not installed: ModuleNotFoundError
+    # and exit 1 before
+    from cosearch.errors import StoreInputError
+    from cosearch.store import open_store
+
+    with pytest.raises(StoreInputError, match=r"driver is not installed") as info:
+        open_store("mysql://u:s3cret@localhost/db", create=create)
+    assert "s3cret" not in str(info.value)
+
+
 def test_unwritable_storage_path(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text(GOOD)
