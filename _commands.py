@@ -300,7 +300,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "screened": i["screened"],
             "space": f"{i['network']} x {i['hardware']}",
             "strategy": i["strategy"],
-            "created": i["created"],
+            "created (UTC)": i["created"],
         }
         for i in infos
     ]
@@ -575,10 +575,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         t = _trial(study, args.trial)
         ev = store.evaluation(_trial_id(store, study, t))
     if ev is None:
-        raise StoreInputError(
-            f"trial {t.number} of {args.name!r} is {t.state.name}; only "
-            "COMPLETE trials have an architecture to export"
+        why = (
+            "it was added without cosearch's evaluation (e.g. by Optuna directly), so no "
+            "architecture is stored for it"
+            if t.state.name == "COMPLETE"
+            else f"it is {t.state.name}; only COMPLETE trials have an architecture to export"
         )
+        raise StoreInputError(f"trial {t.number} of {args.name!r} cannot be exported: {why}")
     out = Path(args.onnx)
     if not out.parent.exists():
         raise CosearchInputError(f"cannot write {out}: folder {out.parent} does not exist")
