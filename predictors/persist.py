@@ -334,6 +334,8 @@ def save_predictor(
         target=target,
         versions={"scikit-learn": sklearn.__version__, "torch": torch.__version__},
     )
+    if _encoding_features(encoding) is not None:
+        params["encoding_features"] = _encoding_features(encoding)
     buf = io.BytesIO()
     torch.save(tensors, buf)
     created = dt.datetime.now(dt.timezone.utc)
@@ -440,12 +442,41 @@ def _restore(kind: str, params: Mapping[str, Any], tensors: Mapping[str, Any]) -
     return adapted
 
 
+def _encoding_features(encoding: str) -> list[str] | None:
+    """The feature names of a model encoding (``onnx``, ``graph``); None for the others."""
+    from cosearch.spaces.encoding import FEATURE_NAMES, GRAPH_FEATURE_NAMES
+
+    names = {"onnx": FEATURE_NAMES, "graph": GRAPH_FEATURE_NAMES}.get(encoding)
+    return None if names is None else list(names)
+
+
+def _check_encoding_features(predictor_id: str, params: Mapping[str, Any], estimator: Any) -> None:
+    """Refuse a predictor fitted on other features of its model encoding (features were added
+    since): its inputs would no longer line up."""
+    current = _encoding_features(params["encoding"])
+    if current is None:
+        return
+    recorded = params.get("encoding_features")
+    fitted = getattr(estimator, "n_features_in_", None)
+    width: Any = len(recorded) if recorded is not None else fitted
+    if recorded is not None:
+        stale = list(recorded) != current
+    else:  # rows written before the names were recorded
+        stale = fitted is not None and int(fitted) != len(current)
+    if stale:
+        raise StoreInputError(
+            f"predictor {predictor_id!r} was fitted on {width} {params['encoding']!r} "
+            f"features; this cosearch computes {len(current)} other ones (the encoding changed "
+            "since): train it again"
+        )
+
+
 def load_predictor(store: Store, predictor_id: str) -> StoredPredictor:
     """The predictor stored under ``predictor_id``, ready to predict.
 
     Raises:
-        StoreInputError: no such predictor, or its row was written by a newer format version
-            or holds an unknown kind.
+        StoreInputError: no such predictor, or its row was written by a newer format version,
+            holds an unknown kind, or was fitted on another width of its model encoding.
     """
     row = _row(store, predictor_id)
     if row.version != FORMAT_VERSION:
@@ -459,6 +490,7 @@ def load_predictor(store: Store, predictor_id: str) -> StoredPredictor:
         )
     params = json.loads(row.params_json)
     estimator = _restore(row.kind, params, _arrays(row.weights))
+    _check_encoding_features(predictor_id, params, estimator)
     return StoredPredictor(
         predictor_id=row.predictor_id,
         kind=row.kind,

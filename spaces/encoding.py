@@ -113,6 +113,7 @@ _KIND_STATS = (
 #: names of the :func:`onnx_features` entries, in order
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"layers.{k}" for k in LAYER_KINDS),
+    "layers.pool_max",
     "macs",
     "params",
     "activation_bytes",
@@ -130,6 +131,7 @@ _LOG_MASK = np.array([n in LOG_FEATURES for n in FEATURE_NAMES])
 _SHAPE_FIELDS = ("n", "c", "k", "h", "w", "p", "q", "r", "s", "stride", "groups", "operands")
 GRAPH_FEATURE_NAMES: tuple[str, ...] = (
     *(f"kind.{k}" for k in LAYER_KINDS),
+    "pool_max",
     *_SHAPE_FIELDS,
     "macs",
     "output_bytes",
@@ -280,6 +282,7 @@ def _summary(an: _Analysis) -> dict[str, float]:
     out: dict[str, float] = {f"layers.{k}": 0.0 for k in LAYER_KINDS}
     for la in layers:
         out[f"layers.{la.kind}"] += 1
+    out["layers.pool_max"] = float(sum(_selects(la) for la in layers))
     out["macs"] = float(total_macs)
     out["params"] = float(an.params)
     out["activation_bytes"] = float(sum(la.ofmap_elems * la.elem_bytes for la in layers))
@@ -302,6 +305,16 @@ def _summary(an: _Analysis) -> dict[str, float]:
     return out
 
 
+#: pooling ops that select (max or min) instead of summing or averaging
+_SELECTING_POOLS = frozenset({"MaxPool", "GlobalMaxPool", "ReduceMax", "ReduceMin", "MaxRoiPool"})
+
+
+def _selects(layer: Layer) -> bool:
+    """Whether ``layer`` is a max (or min) pooling: same shapes as an average pooling, but a
+    different function (DARTS' ``max_pool_3x3`` vs ``avg_pool_3x3``)."""
+    return layer.kind == "pool" and layer.op_type in _SELECTING_POOLS
+
+
 def onnx_features(model: onnx.ModelProto) -> np.ndarray:
     """A fixed-length float64 vector describing ``model``; entry ``i`` is ``FEATURE_NAMES[i]``.
 
@@ -309,6 +322,8 @@ def onnx_features(model: onnx.ModelProto) -> np.ndarray:
     ``log1p`` of the value below (all but the MAC shares, which are fractions in [0, 1]):
 
     - ``layers.<kind>``: number of layers of each :data:`~cosearch.hwmodels.LAYER_KINDS` kind;
+    - ``layers.pool_max``: how many of the pool layers take a maximum (or minimum) rather than
+      a sum or an average;
     - ``macs``: multiply-accumulates of the whole network (``sum(layer.macs)``);
     - ``params``: elements of float tensors that no node computes (initializers or graph
       inputs) read in a weight slot: Conv/ConvTranspose/Gemm weight and bias, the scale and
@@ -351,7 +366,8 @@ def graph_tensors(model: onnx.ModelProto) -> tuple[np.ndarray, np.ndarray]:
     """``(X, A)`` for a graph neural network over the layers of ``model``.
 
     ``X`` (float64, ``L x len(GRAPH_FEATURE_NAMES)``) has one row per layer of
-    ``extract_layers(model)``, in graph order: a one-hot of the layer kind, then ``log1p`` of
+    ``extract_layers(model)``, in graph order: a one-hot of the layer kind, ``pool_max`` (1
+    for a max or min pooling, see :func:`onnx_features`), then ``log1p`` of
     its shape numbers (``n c k h w p q r s stride groups operands``, see
     :class:`~cosearch.hwmodels.Layer`), its MACs and its output bytes.
 
@@ -370,9 +386,10 @@ def graph_tensors(model: onnx.ModelProto) -> tuple[np.ndarray, np.ndarray]:
     x = np.zeros((n, len(GRAPH_FEATURE_NAMES)), dtype=np.float64)
     a = np.zeros((n, n), dtype=np.float64)
     kinds = {k: i for i, k in enumerate(LAYER_KINDS)}
-    base = len(LAYER_KINDS)
+    base = len(LAYER_KINDS) + 1
     for i, layer in enumerate(an.layers):
         x[i, kinds[layer.kind]] = 1.0
+        x[i, base - 1] = float(_selects(layer))
         nums = [getattr(layer, f) for f in _SHAPE_FIELDS]
         nums += [layer.macs, layer.ofmap_elems * layer.elem_bytes]
         x[i, base:] = np.log1p(np.asarray(nums, dtype=np.float64))

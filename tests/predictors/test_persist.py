@@ -321,3 +321,38 @@ def test_fewshot_transform_scores_survive_the_store(store, tiny_nb201_csv) -> No
     save_predictor(store, "m", meta, encoding="table", space="nb201", target="lat_x",
                    training_ref=REF)  # fmt: skip
     assert load_predictor(store, "m").estimator.transform_scores_ == meta.transform_scores_
+
+
+def test_a_predictor_fitted_on_older_encoding_features_is_refused(store, small_archs) -> None:
+    import json
+
+    from cosearch.spaces.encoding import FEATURE_NAMES, onnx_features
+
+    x = np.vstack([onnx_features(a.onnx()) for a in small_archs])
+    y = np.linspace(1.0, 2.0, len(x))
+    at = FEATURE_NAMES.index("layers.pool_max")
+    old_names = [n for n in FEATURE_NAMES if n != "layers.pool_max"]
+    t = schema.predictors
+    for pid, names in (("now", None), ("named", old_names), ("unnamed", old_names)):
+        xs = x if names is None else np.delete(x, at, axis=1)
+        est = GBRTLatencyPredictor(max_iter=5).fit(xs, y)
+        save_predictor(
+            store, pid, est, encoding="onnx", space="nb201", target="lat", training_ref=REF,
+            X_train=xs, y_train=y,
+        )  # fmt: skip
+        if names is None:
+            continue
+        # a row written when the encoding had one feature fewer (before layers.pool_max):
+        # with the names it was fitted on, or (older rows) none recorded
+        where = t.c.predictor_id == pid
+        with store.engine.begin() as conn:
+            params = json.loads(conn.execute(sa.select(t.c.params_json).where(where)).scalar_one())
+            if pid == "named":
+                params["encoding_features"] = names
+            else:
+                del params["encoding_features"]
+            conn.execute(t.update().where(where).values(params_json=json.dumps(params)))
+    assert load_predictor(store, "now").predict(small_archs[:2]).shape == (2,)
+    for pid in ("named", "unnamed"):
+        with pytest.raises(StoreInputError, match="train it again"):
+            load_predictor(store, pid)

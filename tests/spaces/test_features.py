@@ -211,3 +211,19 @@ def test_errors() -> None:
         onnx_features(model)
     with pytest.raises(TypeError):
         onnx_features(b"not a model")  # type: ignore[arg-type]
+
+
+def test_max_and_average_pooling_are_told_apart() -> None:
+    # DARTS genotypes that differ only in max_pool_3x3 vs avg_pool_3x3 had identical
+    # encodings, so no predictor over them could tell the two networks apart
+    from cosearch.spaces.darts import DARTS_V2
+
+    space = get_space("darts", channels=4, layers=3)
+    maxed = space.from_string(DARTS_V2)
+    averaged = {k: "avg_pool_3x3" if v == "max_pool_3x3" else v for k, v in maxed.items()}
+    fa, fb = (onnx_features(space.build(g).onnx()) for g in (maxed, averaged))
+    at = FEATURE_NAMES.index("layers.pool_max")
+    assert np.expm1(fa[at]) > 0 and fb[at] == 0.0
+    assert np.array_equal(np.delete(fa, at), np.delete(fb, at))  # nothing else differs
+    (xa, _), (xb, _) = (graph_tensors(space.build(g).onnx()) for g in (maxed, averaged))
+    assert not np.array_equal(xa, xb)
