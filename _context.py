@@ -127,7 +127,7 @@ class SearchContext:
         if self._progress:
             print(f"[{self.config.name}] {message}", file=sys.stderr, flush=True)
 
-    def summary(self, seconds: float) -> RunSummary:
+    def summary(self, seconds: float, *, interrupted_marked: int = 0) -> RunSummary:
         from cosearch.campaign import RunSummary
 
-        return RunSummary(len(self.reported()), self.ran, self.failed, 0, seconds)
+        return RunSummary(len(self.reported()), self.ran, self.failed, interrupted_marked, seconds)

@@ -323,6 +323,12 @@ class Campaign:
             # add its trials on top (a worker joining a darts campaign ended it at 9/8)
             try:
                 with try_store_lock(self.store.engine, self.store.url, f"cosearch-ws:{self.name}"):
+                    # holding it, no other process runs this search: a RUNNING trial is one a
+                    # killed run left (SIGTERM, SIGKILL); it stayed RUNNING forever
+                    with store_lock(
+                        self.store.engine, self.store.url, f"cosearch-claim:{self.name}"
+                    ):
+                        marked = recover_stale(study, self.store, grace_s=0.0, retry=False)
                     self.strategy.run(ctx)
             except LockHeld:
                 raise CosearchInputError(
@@ -331,7 +337,7 @@ class Campaign:
                     "again when that one ends to resume)"
                 ) from None
             self.attach_artifacts()
-            return ctx.summary(time.perf_counter() - t0)
+            return ctx.summary(time.perf_counter() - t0, interrupted_marked=marked)
         assert isinstance(self.strategy, SamplerStrategy)
         attach = getattr(self.strategy, "attach", None)
         if attach is not None:  # strategies that checkpoint learned state (search/marl.py)

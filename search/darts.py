@@ -47,8 +47,12 @@ Collapse guard (``max_skip``). DARTS drifts towards parameter-free ops late in t
 (Zela et al., ICLR 2020; Liang et al., "DARTS+", 2019). Following DARTS+ early stopping, a round
 stops after the epoch whose derived normal cell (nb201: the cell) has more than ``max_skip``
 ``skip_connect`` ops; that epoch is still reported (``collapse_guard = true``) and the round's
-final architecture is the last one within the limit (the collapsed one if none was).
-``max_skip = -1`` turns the guard off.
+final architecture is the last one within the limit. ``max_skip = -1`` turns the guard off.
+Unlike DARTS+, the guard watches for a drift: it is armed by the first epoch after the weight-only
+warm-up whose cell is within the limit. Cells derived before that come from architecture weights
+that have barely moved from their random start (on a small proxy the very first cell often has
+4 skips); stopping there ended the search before it began. A round whose cells never come within
+the limit runs all its epochs, and its final is the last epoch's cell.
 
 Resume. The state (supernet and architecture weights, optimizer states, the batch-order
 generator) is checkpointed in the store after every epoch, with the epoch's report in the JSON
@@ -305,11 +309,12 @@ class _Run:
             device=self.device,
         )
         state = SearchState(net, cfg, seed)
-        start, final, stopped = 0, None, False
+        start, final, stopped, armed = 0, None, False, False
         if resume is not None:
             meta, tensors = resume
             state.load(tensors)  # load_state_dict copies onto the parameters' device
             start, final, stopped = int(meta["epoch"]) + 1, meta["final_params"], meta["stopped"]
+            armed = bool(meta.get("guard_armed", True))  # older checkpoints: armed at once
         term = self.term
         hw_fn = None
         if term is not None and table is not None:
@@ -329,8 +334,10 @@ class _Run:
             derived_acc = evaluate(state, data.val, discrete)
             supernet_acc = evaluate(state, data.val)
             skips = skip_count(params, self.space)
-            collapsed = p["max_skip"] >= 0 and skips > p["max_skip"]
-            if not collapsed or final is None:
+            guarded = p["max_skip"] >= 0 and epoch >= p["warmup_epochs"]
+            collapsed = guarded and armed and skips > p["max_skip"]
+            armed = armed or (guarded and skips <= p["max_skip"])
+            if not collapsed:
                 final = params
             stopped = collapsed
             expected = None
@@ -367,6 +374,7 @@ class _Run:
                 "epoch": epoch,
                 "phase": "search",
                 "stopped": stopped,
+                "guard_armed": armed,
                 "final_params": final,
                 "accelerators": accelerators,
                 "pending": report,

@@ -441,16 +441,29 @@ def test_trials_cap_and_accelerator_rounds(db_url):
     assert _epochs(c) == [(0, 0), (0, 1), (1, 0), (1, 1)]
 
 
-def test_collapse_guard_stops_the_round(db_url, monkeypatch):
+@pytest.mark.parametrize(
+    "warmup, skips, epochs_run",
+    [
+        (0, [1, 3, 3], 2),  # within the limit, then over it: stops after the second epoch
+        # over the limit from the start is the random initial cell, not a collapse: the
+        # guard stopped the shipped darts_digits example after 1 of its 10 epochs
+        (0, [3, 1, 3, 3], 3),
+        (1, [1, 3, 3, 3], 4),  # a warm-up epoch (architecture weights untouched) arms nothing
+    ],
+)
+def test_collapse_guard_stops_a_drift_towards_skips(db_url, monkeypatch, warmup, skips, epochs_run):
     import cosearch.search._darts_supernet as sn
 
-    monkeypatch.setattr(sn, "skip_count", lambda params, space: 3)
-    cfg = _config(epochs=3, retrain_epochs=0, max_skip=2)
+    counts = iter(skips)
+    monkeypatch.setattr(sn, "skip_count", lambda params, space: next(counts))
+    n = len(skips)
+    cfg = _config(epochs=n, retrain_epochs=0, max_skip=2, warmup_epochs=warmup)
     c = cosearch.Campaign(cfg, cosearch.open_store(db_url))
     c.run()
-    trials = c.trials((TrialState.COMPLETE,))
-    assert _epochs(c) == [(0, 0)]
-    assert trials[0].user_attrs["collapse_guard"] is True
+    trials = sorted(c.trials((TrialState.COMPLETE,)), key=lambda t: t.number)
+    assert _epochs(c) == [(0, e) for e in range(epochs_run)]
+    guard = [t.user_attrs["collapse_guard"] for t in trials if "collapse_guard" in t.user_attrs]
+    assert guard == [e == epochs_run - 1 and epochs_run < n for e in range(epochs_run)]
 
 
 def test_nb201_final_from_the_table(db_url):
@@ -553,3 +566,17 @@ def test_a_second_process_cannot_run_the_same_search(db_url):
         with pytest.raises(CosearchInputError, match="already running in another process"):
             c.run()
     assert c.count() == 0
+
+
+def test_a_trial_left_running_by_a_killed_run_is_failed_on_resume(db_url):
+    # SIGTERM or SIGKILL during a report left its trial RUNNING for good (Ctrl-C marks it FAIL)
+    cfg = _config(name="orphan", epochs=1, retrain_epochs=0)
+    c = cosearch.Campaign(cfg, cosearch.open_store(db_url))
+    c.study.ask()  # what a killed run leaves: a RUNNING trial that nobody will finish
+    summary = c.run()
+    assert summary.interrupted_marked == 1
+    assert not c.study.get_trials(states=(TrialState.RUNNING,))
+    (failed,) = c.study.get_trials(states=(TrialState.FAIL,))
+    assert failed.user_attrs["fail_reason"].startswith("interrupted")
+    assert not c.study.get_trials(states=(TrialState.WAITING,))  # no retry queued
+    assert _epochs(c) == [(0, 0)]
