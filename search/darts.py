@@ -258,8 +258,12 @@ class _Run:
         except ConfigError:  # the reference lies outside the configured search ranges
             ok = False
         picks = [ref] if ok else []
+        # from the campaign seed alone (the stream a first run gets): a run cut short before
+        # its first checkpoint drew other accelerators when resumed (the run seed counts starts)
+        first_run = np.random.SeedSequence([self.ctx.config.seed, 0]).generate_state(1)[0]
+        rng = np.random.default_rng(int(first_run))
         while len(picks) < n:
-            picks.append(hw.sample(self.ctx.rng))
+            picks.append(hw.sample(rng))
         return [{k: json_scalar(v) for k, v in a.items()} for a in picks]
 
     # -- one round ----------------------------------------------------------------------------

@@ -580,3 +580,23 @@ def test_a_trial_left_running_by_a_killed_run_is_failed_on_resume(db_url):
     assert failed.user_attrs["fail_reason"].startswith("interrupted")
     assert not c.study.get_trials(states=(TrialState.WAITING,))  # no retry queued
     assert _epochs(c) == [(0, 0)]
+
+
+def test_accelerators_do_not_depend_on_earlier_starts(tmp_path):
+    # a run cut short before its first checkpoint left a FAIL trial; the resumed run seeded
+    # its accelerator draws from the history length and searched other accelerators
+    def hw_of_rounds(db, interrupted):
+        cfg = _config(name="acc", epochs=1, retrain_epochs=0, accelerators=3)
+        c = cosearch.Campaign(cfg, cosearch.open_store(f"sqlite:///{tmp_path / db}"))
+        if interrupted:
+            c.study.tell(c.study.ask(), state=TrialState.FAIL)
+        c.run()
+        out = {}
+        for t in c.trials((TrialState.COMPLETE,)):
+            out[t.user_attrs["accelerator_round"]] = {
+                k: v for k, v in t.params.items() if k.startswith("hw.")
+            }
+        return out
+
+    fresh, resumed = hw_of_rounds("a.db", False), hw_of_rounds("b.db", True)
+    assert len(fresh) == 3 and fresh == resumed
