@@ -202,7 +202,8 @@ class SubnetScorer:
         for x, _ in batches(data.train, cfg.batch_size, generator=gen):
             if len(self.bn_inputs) >= cfg.bn_batches:
                 break
-            self.bn_inputs.append(x)
+            if len(x) >= 2:  # batch statistics need two images
+                self.bn_inputs.append(x)
         self.splits = {
             "val": list(batches(data.val, 512)),
             "test": list(batches(data.test, 512)),
@@ -438,6 +439,8 @@ class ProgressiveShrinking:
         for i, (x, y) in enumerate(batches(self.data.train, cfg.batch_size, generator=gen)):
             if i >= self.steps_per_epoch:
                 break
+            if len(y) < 2:  # a last batch of one image: BatchNorm cannot train on it
+                continue
             t = epoch * self.steps_per_epoch + i
             lr = 0.5 * phase.lr * (1.0 + math.cos(math.pi * t / total_steps))
             for group in opt.param_groups:

@@ -76,6 +76,8 @@ def train_from_scratch(
             group["lr"] = 0.5 * lr * (1.0 + math.cos(math.pi * epoch / epochs))
         module.train()
         for x, y in batches(train, batch_size, generator=gen):
+            if len(y) < 2:  # a last batch of one image: BatchNorm cannot train on it
+                continue
             opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(module(x.to(device)), y.to(device))
             loss.backward()
