@@ -48,7 +48,10 @@ campaign (the training is not split across workers).
 
 ``supernet_from = "<campaign>"`` skips training and searches the finished supernet of another
 progressive_shrinking campaign in the same store (same ``[space.net]`` options): train once,
-search for many accelerator families.
+search for many accelerator families. Subnets are then scored on the validation and test splits
+of the campaign that trained the supernet (its dataset, which must be this campaign's, split by
+its seed): split by this campaign's seed, about 60 % of them were images the supernet had
+trained on.
 
 Randomness derives from the campaign's ``seed`` (not from the run's seed, which changes with
 the number of trials already stored), so a resumed run replays the same schedule.
@@ -164,7 +167,17 @@ class ProgressiveShrinkingStrategy(WeightSharingStrategy):
         p = self.params
         seed = int(ctx.config.seed)
         opts = ctx.network.options
-        data = load_dataset(p["dataset"], seed=seed)
+        data_seed = seed
+        if p["supernet_from"]:  # its splits, or the supernet has seen the images it is scored on
+            dataset, data_seed = self._trained_on(ctx, p["supernet_from"])
+            if dataset != p["dataset"]:
+                raise ConfigError(
+                    f"The supernet of campaign {p['supernet_from']!r} was trained on dataset "
+                    f"{dataset!r}; this campaign's dataset is {p['dataset']!r} (set dataset = "
+                    f"{dataset!r} to search it)",
+                    key="dataset",
+                )
+        data = load_dataset(p["dataset"], seed=data_seed)
         for what, have in (("in_channels", data.in_channels), ("num_classes", data.num_classes)):
             if int(opts[what]) != have:
                 raise ConfigError(
@@ -274,6 +287,28 @@ class ProgressiveShrinkingStrategy(WeightSharingStrategy):
         if not trainer.done:
             trainer.run(save)
         return f"{ctx.config.name}@{trainer.total_epochs - 1}"
+
+    def _trained_on(self, ctx: Any, name: str) -> tuple[str, int]:
+        """``(dataset, seed)`` of the campaign that trained the supernet ``name`` searches
+        (following ``supernet_from`` links); this campaign's when there is none to follow
+        (``_load_from`` then says what is missing)."""
+        import json
+
+        seen: set[str] = set()
+        dataset, seed = self.params["dataset"], int(ctx.config.seed)
+        while name and name not in seen:
+            seen.add(name)
+            row = ctx.store.campaign(name)
+            if row is None:
+                break
+            cfg = json.loads(row["config_json"])
+            if cfg.get("strategy") != self.name:
+                break
+            opts = cfg.get("strategy_options", {})
+            dataset = opts.get("dataset", type(self).options["dataset"].default)
+            seed = int(cfg.get("seed", 0))
+            name = opts.get("supernet_from", "")
+        return str(dataset), seed
 
     def _load_from(self, ctx: Any, net: OFASupernet) -> str:
         name = self.params["supernet_from"]

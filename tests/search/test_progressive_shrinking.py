@@ -452,6 +452,28 @@ def test_supernet_from_searches_another_campaigns_supernet(trained):
         bad.run()
 
 
+def test_supernet_from_scores_on_the_training_campaigns_splits(trained, monkeypatch):
+    # split by this campaign's own seed, about 60 % of its validation images were ones the
+    # supernet had trained on; another dataset with the same shapes was accepted too
+    import cosearch.search.data as data
+
+    url, _, _ = trained
+    seeds = []
+    real = data.load_dataset
+    monkeypatch.setattr(
+        data, "load_dataset", lambda spec, seed=0: seeds.append(seed) or real(spec, seed)
+    )
+    text = TOML.format(name="seed7", trials=1, hardware="systolic", extra='supernet_from = "ref"')
+    cfg = cosearch.parse_config(text.replace("seed = 0", "seed = 7"))
+    cosearch.Campaign(cfg, cosearch.open_store(url)).run()
+    assert seeds == [0]  # ref's seed, not 7
+    wrong = _campaign(
+        url, name="wrong", trials=1, extra='supernet_from = "ref"\ndataset = "folder:/nowhere"'
+    )
+    with pytest.raises(cosearch.ConfigError, match="trained on dataset 'digits'"):
+        wrong.run()
+
+
 def test_options_are_validated():
     with pytest.raises(cosearch.ConfigError, match="'search' option"):
         cosearch.get_strategy("progressive_shrinking", search="bayes")
