@@ -264,10 +264,13 @@ def _spaces_section() -> list[str]:
         out += [f"### `{name}`", "", _first_paragraph(type(space)), ""]
         benchmarks = getattr(space, "benchmarks", ())
         if benchmarks:
-            out += [
-                "Accuracy tables: " + ", ".join(f"`benchmark:{b}`" for b in benchmarks) + ".",
-                "",
-            ]
+            needs = getattr(space, "benchmark_options", {})
+
+            def table(b: str) -> str:
+                opts = ", ".join(f"`{k} = {v}`" for k, v in needs.get(b, {}).items())
+                return f"`benchmark:{b}`" + (f" (with {opts})" if opts else "")
+
+            out += ["Accuracy tables: " + ", ".join(table(b) for b in benchmarks) + ".", ""]
         opts = getattr(space, "options", {}) or {}
         if opts:
             out += _table(["option", "default"], [[f"`{k}`", _toml(v)] for k, v in opts.items()])

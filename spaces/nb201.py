@@ -30,6 +30,7 @@ __all__ = [
     "EDGE_NAMES",
     "DATASETS",
     "DEFAULT_OPTIONS",
+    "DATASET_OPTIONS",
     "NB201Space",
     "benchmark_accuracy",
     "canonical_ops",
@@ -42,6 +43,14 @@ OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGE_NAMES = tuple(f"edge_{i}_{j}" for i, j in EDGES)
 #: datasets of the accuracy table: test accuracy (percent) after 200 epochs
 DATASETS = ("cifar10", "cifar100", "imagenet16_120")
+#: the network NAS-Bench-201 trained for each dataset, as options that differ from the
+#: defaults (the CIFAR-10 network): CIFAR-100 has 100 classes, ImageNet16-120 16x16 images
+#: of 120 classes (Dong & Yang, ICLR 2020)
+DATASET_OPTIONS: dict[str, dict[str, int]] = {
+    "cifar10": {},
+    "cifar100": {"num_classes": 100},
+    "imagenet16_120": {"input_size": 16, "num_classes": 120},
+}
 
 DEFAULT_OPTIONS: dict[str, int] = {
     "channels": 16,
@@ -143,6 +152,8 @@ class NB201Space(NetworkSpace):
     """
 
     benchmarks = tuple(f"nb201/{d}" for d in DATASETS)
+    #: the ``[space.net]`` options each table's network needs beyond the defaults
+    benchmark_options = {f"nb201/{d}": o for d, o in DATASET_OPTIONS.items()}
 
     def __init__(self, **options: Any) -> None:
         opts = _check_options(options)
@@ -294,11 +305,16 @@ def benchmark_accuracy(
 
     ``dataset`` is one of :data:`DATASETS` (the ``nb201/`` prefix is accepted). The lookup is
     by the exact arch string, not the canonical form: isomorphic cells were trained separately
-    and their published accuracies differ. ``space`` defaults to the default nb201 space.
+    and their published accuracies differ. ``space`` defaults to the dataset's published network.
     Raises ConfigError for an unknown dataset, invalid params, or a space whose options other
-    than ``batch`` differ from the defaults (the table holds only the published network).
+    than ``batch`` differ from the published network of that dataset (:data:`DATASET_OPTIONS`:
+    the defaults for CIFAR-10, 100 classes for CIFAR-100, 16x16 inputs and 120 classes for
+    ImageNet16-120): the costs of the candidates must be those of the network the accuracy
+    belongs to.
     """
-    space = space if space is not None else NB201Space()
+    if space is None:
+        key = dataset.removeprefix("nb201/") if isinstance(dataset, str) else dataset
+        space = NB201Space(**DATASET_OPTIONS.get(key, {}))
     name = _check_table(space, dataset)
     arch = space.to_string(params)
     return _accuracy_table()[arch][DATASETS.index(name)]
@@ -313,14 +329,16 @@ def _check_table(space: NB201Space, dataset: str) -> str:
             f"datasets: {', '.join(DATASETS)}",
             key="dataset",
         )
-    changed = sorted(
-        k for k, v in space.options.items() if k != "batch" and v != DEFAULT_OPTIONS[k]
-    )
+    published = {**DEFAULT_OPTIONS, **DATASET_OPTIONS[name]}
+    changed = sorted(k for k, v in space.options.items() if k != "batch" and v != published[k])
     if changed:
+        k = changed[0]
+        needs = ", ".join(f"{o} = {v}" for o, v in DATASET_OPTIONS[name].items())
+        what = f"the {name} network ({needs})" if needs else "the default nb201 network"
         raise ConfigError(
-            f"the NAS-Bench-201 accuracy table applies only to the default nb201 "
-            f"network; option {changed[0]!r} is {space.options[changed[0]]} "
-            f"(default {DEFAULT_OPTIONS[changed[0]]})",
-            key=f"space.net.{changed[0]}",
+            f"the NAS-Bench-201 {name} accuracy table applies only to {what}; option {k!r} "
+            f"is {space.options[k]} (the table's network has {published[k]}; set it in "
+            "[space.net])",
+            key=f"space.net.{k}",
         )
     return name

@@ -105,3 +105,21 @@ def test_lookup_errors() -> None:
         benchmark_accuracy(params, "cifar10", space=NB201Space(channels=32))
     with pytest.raises(ConfigError, match="valid datasets: cifar10, cifar100, imagenet16_120"):
         benchmark_accuracy(params, "mnist")
+
+
+def test_each_table_needs_the_network_it_was_trained_with() -> None:
+    # ImageNet16-120 accuracies were paired with the 32x32, 10-class CIFAR-10 network (about
+    # 4x its MACs), and the right network was refused
+    params = NB201Space().from_string(IDX_6111)
+    with pytest.raises(ConfigError, match=r"option 'input_size' is 32 .*has 16"):
+        NB201Space().check_benchmark("nb201/imagenet16_120")
+    with pytest.raises(ConfigError, match=r"option 'num_classes' is 10 .*has 100"):
+        benchmark_accuracy(params, "cifar100", space=NB201Space())
+    in16 = NB201Space(input_size=16, num_classes=120)
+    in16.check_benchmark("nb201/imagenet16_120")
+    assert in16.benchmark_accuracy(params, "imagenet16_120") == benchmark_accuracy(
+        params, "imagenet16_120"
+    )
+    with pytest.raises(ConfigError, match="'input_size' is 16"):
+        in16.check_benchmark("nb201/cifar10")
+    NB201Space(num_classes=100, batch=4).check_benchmark("nb201/cifar100")
