@@ -25,7 +25,6 @@ from cosearch.predictors._encodings import check_encoding, encode_genotypes_as, 
 from cosearch.predictors.persist import (
     ACCURACY_KINDS,
     KINDS,
-    LATENCY_KINDS,
     StoredPredictor,
     check_new_id,
     check_predictor_id,
@@ -402,10 +401,11 @@ def train_from_campaign(
     store (one row per architecture: the mean of its trials), score and store it.
 
     Inputs come from the stored (structure-only) ONNX models: ``onnx_features`` by default,
-    the table encodings on request for table spaces. A latency kind needs every measurement
-    taken on one accelerator (the predictor sees only the architecture). Raises ConfigError
-    for a bad kind, encoding or count, ``fewshot`` (it needs a table of many devices), or
-    latency measured on several accelerators; StoreInputError for an unknown campaign.
+    the table encodings on request for table spaces. Any metric but ``accuracy`` needs every
+    measurement taken on one accelerator (a predictor sees only the architecture). Raises
+    ConfigError for a bad kind, encoding or count, ``fewshot`` (it needs a table of many
+    devices), or a cost measured on several accelerators; StoreInputError for an unknown
+    campaign.
     """
     from cosearch.spaces.onnx_io import model_from_bytes
 
@@ -421,7 +421,9 @@ def train_from_campaign(
     spaces = sorted({i["space"] for i in items})
     space = spaces[0] if len(spaces) == 1 else None
     accelerators = set().union(*(i["accelerators"] for i in items))
-    if kind in LATENCY_KINDS and len(accelerators) > 1:
+    # every kind sees only the architecture: a cost measured on many accelerators would be
+    # learned as each architecture's average over whichever it was paired with (a gp did)
+    if metric != "accuracy" and len(accelerators) > 1:
         raise ConfigError(
             f"campaign {campaign!r} measured {metric!r} on {len(accelerators)} accelerators; a "
             f"{kind!r} predictor sees only the architecture, so it needs one (a campaign over "
