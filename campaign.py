@@ -181,12 +181,22 @@ class Campaign:
     def _open_study_locked(self) -> optuna.Study:
         existing = self.store.campaign(self.name)
         self._created = existing is None
+        mine = self._identity()
         if existing is not None:
             import json
 
             stored = json.loads(existing["config_json"])
-            mine = self.config.identity()
+            if "network_model" not in stored:  # stored before the model's digest was kept
+                mine.pop("network_model", None)
             diff = sorted(k for k in set(stored) | set(mine) if stored.get(k) != mine.get(k))
+            if diff == ["network_model"]:
+                raise ConfigError(
+                    f"the model file {self.config.network_options.get('path')!r} is not the "
+                    f"network campaign {self.name!r} was started with (its structure "
+                    "differs); use a new name to search the new model",
+                    key="space.net.path",
+                    path=self.config.path,
+                )
             if diff:
                 raise ConfigError(
                     f"campaign {self.name!r} already exists in {self.store.display_url} with a "
@@ -217,9 +227,18 @@ class Campaign:
                 },
             )
         self._campaign_id = self.store.add_campaign(
-            self.name, self.name, self.config.text, self.config.identity(), _versions()
+            self.name, self.name, self.config.text, mine, _versions()
         )
         return study
+
+    def _identity(self) -> dict[str, Any]:
+        """The config's identity, plus the structure digest of a network read from a file
+        (``onnx_file``): the same path with another model in it is another campaign."""
+        out = dict(self.config.identity())
+        model = getattr(self.network, "model_digest", None)
+        if model:
+            out["network_model"] = model
+        return out
 
     @property
     def campaign_id(self) -> int:

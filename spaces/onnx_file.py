@@ -93,6 +93,12 @@ class OnnxFileSpace(NetworkSpace):
                 },
             )
 
+    @property
+    def model_digest(self) -> str:
+        """The digest of the file's network (every Architecture of this space has it); empty
+        without a ``path``."""
+        return self._digest
+
     def canonical(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Always ``{}`` (no knobs). Raises ConfigError on any ``net.*`` key."""
         self.validate(params)

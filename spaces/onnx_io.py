@@ -343,7 +343,8 @@ def _read_file(file: Path, max_bytes: int) -> bytes:
     try:
         st = file.stat()
     except FileNotFoundError:
-        raise OnnxImportError("no such file") from None
+        where = "" if file.is_absolute() else f" (relative paths start at {Path.cwd()})"
+        raise OnnxImportError(f"no such file{where}") from None
     except OSError as err:
         raise OnnxImportError(f"cannot be read: {err.strerror or err}") from err
     if stat.S_ISDIR(st.st_mode):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import optuna
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -132,3 +133,22 @@ def test_cli_spaces_lists_onnx_file() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "onnx_file" in proc.stdout
+
+
+def test_another_model_at_the_same_path_is_another_campaign(tmp_path: Path) -> None:
+    # copying another model over the file mixed two networks in one campaign silently
+    path = write_model(tmp_path / "m.onnx")
+    text = (
+        'name = "file"\nseed = 0\ntrials = 2\n[space]\nnetwork = "onnx_file"\n'
+        f'hardware = "systolic"\n[space.net]\npath = "{path}"\n'
+        '[objectives]\nlatency_ms = "minimize"\n[evaluate]\ncost = "analytical:systolic"\n'
+    )
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    cosearch.Campaign(cosearch.parse_config(text), cosearch.open_store(url)).run()
+    write_model(path, seed=5)  # other weights: the same network, so the campaign goes on
+    cosearch.Campaign(cosearch.parse_config(text), cosearch.open_store(url)).run(3)
+    write_model(path, out_channels=8)
+    again = cosearch.Campaign(cosearch.parse_config(text), cosearch.open_store(url))
+    with pytest.raises(ConfigError, match="is not the network campaign 'file' was started with"):
+        again.run(4)
+    assert len(optuna.load_study(study_name="file", storage=url).trials) == 3
