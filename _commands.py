@@ -177,11 +177,14 @@ def _command_for(campaign: Any, *words: str) -> str:
 
 def _print_run_front(campaign: Any) -> None:
     cfg = campaign.config
+    from cosearch._report import front_note
+
     front = campaign.pareto()
     cons = ", ".join(str(c) for c in cfg.constraints)
     _out(
         f"\nPareto front of {cfg.name!r}: {len(front)} trial(s)"
         + (f" meeting {cons}" if cons else "")
+        + front_note(campaign.study)
     )
     hint = f"`{_command_for(campaign, 'pareto', cfg.name, '--format', 'csv')}` prints them whole"
     if front:
@@ -361,7 +364,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
-    from cosearch._report import least_violating_trials, pareto_trials, violation_rows
+    from cosearch._report import front_note, least_violating_trials, pareto_trials, violation_rows
 
     if args.least_violating < 1:
         raise CosearchInputError(f"--least-violating must be >= 1; got {args.least_violating}")
@@ -370,6 +373,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     with _store(args) as store:
         _, study = load_campaign(store, args.name)
         front = pareto_trials(study)
+        note = front_note(study) if args.format == "table" else ""
         cols, rows = front_rows(study, front)
         for row in rows:
             row["feasible"] = True
@@ -385,6 +389,8 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         _out(f"campaign {args.name!r} has no COMPLETE trial yet")
         return 0
     _emit(cols, rows, args.format)
+    if note:
+        _out(f"(the front{note}; --fidelity all shows every level)")
     return 0
 
 

@@ -69,6 +69,11 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
     """COMPLETE, feasible trials that no other such trial dominates, best first objective
     first (ties in trial-number order).
 
+    When the campaign's trials were measured at several fidelities (a DARTS campaign reports
+    every epoch's cell with its supernet accuracy, fidelity 0.1, and the retrained final at
+    1.0), the front is that of the trials at the highest fidelity: a proxy value is not
+    comparable with a final one (``cosearch pareto --fidelity all`` shows every level).
+
     On an RDB storage this reads the objective and constraint values with SQL and builds
     FrozenTrials for the front only (store/queries.py), instead of every trial of the study.
     """
@@ -79,10 +84,41 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
     else:
         with engine.connect() as conn:
             study_id = study_id_of(conn, study.study_name)
-        ids, _ = pareto_front_ids(engine, study_id, dirs)
+        top = top_fidelity(engine, study_id, study.metric_names)
+        ids, _ = pareto_front_ids(engine, study_id, dirs, among=None if top is None else top[1])
         front = load_trials(engine, ids)
     front.sort(key=lambda t: t.values[0], reverse=dirs[0] == "maximize")
     return front
+
+
+def front_note(study: optuna.Study) -> str:
+    """``" at fidelity F (N lower-fidelity trials left out)"`` when :func:`pareto_trials`
+    leaves trials of lower fidelities out; else ``""``."""
+    engine = rdb_engine(study)
+    if engine is None:
+        return ""
+    with engine.connect() as conn:
+        study_id = study_id_of(conn, study.study_name)
+    top = top_fidelity(engine, study_id, study.metric_names)
+    if top is None:
+        return ""
+    return f" at fidelity {top[0]:g} ({top[2]} lower-fidelity trial(s) left out)"
+
+
+def top_fidelity(
+    engine: Any, study_id: int, metrics: Sequence[str] | None
+) -> tuple[float, np.ndarray, int] | None:
+    """``(fidelity, trial ids, trials left out)`` of the COMPLETE trials at the highest of
+    several fidelities; None when they share one (the usual case) or have none recorded."""
+    if not metrics:
+        return None
+    ids, fid = trial_fidelities(engine, study_id, metrics)
+    rounded = np.round(fid, 4)
+    levels = _unique(rounded[~np.isnan(rounded)])
+    if len(levels) < 2:
+        return None
+    keep = rounded == levels[0]
+    return levels[0], ids[keep], int((~keep).sum())
 
 
 def _pareto_trials_loaded(study: optuna.Study, dirs: list[str]) -> list[FrozenTrial]:
@@ -221,8 +257,10 @@ def campaign_status(store: Store, name: str) -> dict[str, Any]:
         study_id = study_id_of(conn, row["study_name"])
     counts = state_counts(store.engine, study_id)
     table = objective_table(store.engine, study_id, len(dirs))
-    feasible_values = table.values[table.feasible]
     metrics = [m for m, _ in config["objectives"]]
+    top = top_fidelity(store.engine, study_id, metrics)  # the front pareto_trials gives
+    among = table.feasible if top is None else table.feasible & np.isin(table.trial_ids, top[1])
+    front_size = int(pareto_mask(table.values[among], dirs).sum())
     fidelity = [
         {"stage": "main", "fidelity": _json_float(f), "complete": int(len(ids))}
         for f, ids in _fidelity_groups(store.engine, study_id, metrics).items()
@@ -247,7 +285,7 @@ def campaign_status(store: Store, name: str) -> dict[str, Any]:
         "created": str(row["created_at"])[:19],
         "trials": {s.name: counts.get(s.name, 0) for s in TrialState},
         "feasible": int(table.feasible.sum()),
-        "front_size": int(pareto_mask(feasible_values, dirs).sum()),
+        "front_size": front_size,
         "objectives": config["objectives"],
         "constraints": config["constraints"],
         "network": config["network"],

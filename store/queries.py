@@ -350,12 +350,17 @@ def _dominated_by(points: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 
 def pareto_front_ids(
-    engine: sa.Engine, study_id: int, directions: Sequence[str]
+    engine: sa.Engine,
+    study_id: int,
+    directions: Sequence[str],
+    *,
+    among: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(trial_ids, values)`` of the COMPLETE, feasible, non-dominated trials, in
-    trial-number order."""
+    """``(trial_ids, values)`` of the COMPLETE, feasible, non-dominated trials (of the trial
+    ids ``among``, when given), in trial-number order."""
     table = objective_table(engine, study_id, len(directions))
-    ids, values = table.trial_ids[table.feasible], table.values[table.feasible]
+    ok = table.feasible if among is None else table.feasible & np.isin(table.trial_ids, among)
+    ids, values = table.trial_ids[ok], table.values[ok]
     mask = pareto_mask(values, directions)
     return ids[mask], values[mask]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from optuna.trial import TrialState
@@ -88,3 +90,33 @@ def test_checkpoint_resume_continues(db_url):
 def test_weight_sharing_needs_its_space():
     with pytest.raises(cosearch.ConfigError, match="trains supernets"):
         cosearch.parse_config(TOML.replace('network = "nb201"', 'network = "darts"'))
+
+
+@register_strategy("_toy_proxy_then_final")
+class ToyProxyThenFinal(WeightSharingStrategy):
+    """One subnet reported twice: a supernet proxy accuracy (0.1), then its final (1.0)."""
+
+    spaces = ("nb201",)
+
+    def run(self, ctx):
+        params = {**ctx.network.sample(ctx.rng), **ctx.hardware.sample(ctx.rng)}
+        for value, source, fidelity in ((99.0, "supernet:toy", 0.1), (90.0, "train:toy", 1.0)):
+            ctx.report(params, {"accuracy": Measurement(value, source, fidelity)})
+
+
+def test_the_default_front_is_that_of_the_highest_fidelity(db_url, capsys):
+    # a DARTS campaign's epoch proxies (fidelity 0.1) shared the front with the retrained
+    # finals: a proxy can dominate its own final, which then vanished from the front
+    from cosearch.cli import main
+
+    text = TOML.replace("_toy_supernet", "_toy_proxy_then_final").replace(
+        "trials = 6", "trials = 2"
+    )
+    c = cosearch.Campaign(cosearch.parse_config(text), cosearch.open_store(db_url))
+    c.run()
+    proxy, final = c.trials((TrialState.COMPLETE,))
+    assert [t.number for t in c.pareto()] == [final.number]
+    assert main(["pareto", "ws", "--storage", db_url]) == 0
+    assert "at fidelity 1 (1 lower-fidelity trial(s) left out)" in capsys.readouterr().out
+    main(["status", "ws", "--storage", db_url, "--format", "json"])
+    assert json.loads(capsys.readouterr().out)["front_size"] == 1
