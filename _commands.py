@@ -234,10 +234,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise CosearchInputError(
             f"--config {args.config} defines campaign {cfg.name!r}, not {args.name!r}"
         )
-    store = open_store(args.storage, create=cfg is not None)
+    # as for run: the config's storage key when --storage is not given (a worker that ignored
+    # it started a separate campaign in ./cosearch.db)
+    url = args.storage or (cfg.storage if cfg is not None else None)
+    store = open_store(url, create=cfg is not None)
     if store.campaign(args.name) is not None:
         store.close()
-        campaign = Campaign.from_store(args.name, storage=args.storage, **opts)
+        campaign = Campaign.from_store(args.name, storage=url, **opts)
     elif cfg is not None:
         campaign = Campaign(cfg, store, **opts)
         if cfg.screen is not None and not args.no_screen:

@@ -478,3 +478,21 @@ def test_ctrl_c_keeps_the_trials_and_says_how_to_resume(tmp_path):
     r = run_cli("run", str(cfg), "--storage", url, "--trials", str(stored + 2), "--no-progress")
     assert r.returncode == 0, r.stderr
     assert "resuming campaign 'ctrl'" in r.stderr and f"{stored + 2} trials complete" in r.stderr
+
+
+def test_worker_with_a_config_uses_its_storage_key(tmp_path):
+    # like run: a worker that ignored the key started a separate campaign in ./cosearch.db
+    from .conftest import QUICK_TOML
+
+    db = tmp_path / "shared.db"
+    cfg = tmp_path / "w.toml"
+    text = QUICK_TOML.format(name="w", trials=2, seed=0, strategy="random")
+    cfg.write_text(f'storage = "sqlite:///{db}"\n' + text)
+    here = tmp_path / "elsewhere"
+    here.mkdir()
+    env = {"COSEARCH_STORAGE": ""}
+    r = run_cli("worker", "w", "--config", str(cfg), "--trials", "2", cwd=here, env=env)
+    assert r.returncode == 0, r.stderr
+    assert not (here / "cosearch.db").exists()
+    r = run_cli("status", "w", "--storage", f"sqlite:///{db}", "--format", "json")
+    assert json.loads(r.stdout)["trials"]["COMPLETE"] == 2
