@@ -582,6 +582,7 @@ def _fix_input_dims(graph: onnx.GraphProto, batch: int, symbols: dict[str, int])
             key="symbols",
         )
     defaulted: set[str] = set()
+    batch_used = False
     for vi in inputs:
         t = vi.type.tensor_type
         if not t.HasField("shape"):
@@ -589,6 +590,9 @@ def _fix_input_dims(graph: onnx.GraphProto, batch: int, symbols: dict[str, int])
         for axis, d in enumerate(t.shape.dim):
             if d.HasField("dim_value"):
                 continue
+            batch_used = batch_used or (
+                d.dim_param not in symbols and (d.dim_param in on_batch_axis or axis == 0)
+            )
             sym = d.dim_param
             if sym in symbols:
                 value = symbols[sym]
@@ -598,6 +602,16 @@ def _fix_input_dims(graph: onnx.GraphProto, batch: int, symbols: dict[str, int])
                 value = 1
                 defaulted.add(sym or f"axis {axis} of {vi.name!r}")
             d.dim_value = value  # the oneof drops dim_param
+    if batch > 1 and not batch_used:  # it was silently ignored: the batch-1 numbers came out
+        dims = {vi.name: vi.type.tensor_type.shape.dim for vi in inputs}
+        shapes = "; ".join(
+            f"{name} {[d.dim_value or d.dim_param or '?' for d in ds]}" for name, ds in dims.items()
+        )
+        raise ConfigError(
+            f"batch {batch} given, but the model's inputs have no symbolic batch axis to set "
+            f"({shapes}); export it with a dynamic batch axis, or with the batch you want",
+            key="batch",
+        )
     if defaulted:
         warnings.warn(
             f"symbolic input dimension(s) {', '.join(sorted(defaulted))} set to 1",

@@ -85,6 +85,12 @@ def test_batch_option(tmp_path: Path) -> None:
     assert extract_layers(space.build({}).onnx())[0].n == 4
     space = get_space("onnx_file", path=str(path), symbols={"N": 2})
     assert extract_layers(space.build({}).onnx())[0].n == 2
+    # a fixed batch axis: batch = 4 was ignored and the batch-1 costs came out
+    fixed = write_model(tmp_path / "f.onnx")
+    with pytest.raises(ConfigError, match=r"batch 4 given, but .* no symbolic batch axis"):
+        get_space("onnx_file", path=str(fixed), batch=4)
+    with pytest.raises(ConfigError, match="no symbolic batch axis"):  # N fixed by symbols
+        get_space("onnx_file", path=str(path), batch=4, symbols={"N": 2})
 
 
 def test_without_path_is_describable() -> None:
