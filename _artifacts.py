@@ -130,15 +130,26 @@ def front_artifacts(campaign: Campaign, front: Iterable[FrozenTrial]) -> int:
     """Attach each front trial's artifacts to the study (finished trials cannot take
     artifacts in Optuna), recorded in the study attribute ``cosearch.front_artifacts``
     (trial number -> artifact ids). Returns how many trials were added."""
+    from cosearch.store._locks import store_lock
+
+    store = artifact_store(campaign.store.url, create=True)
+    if store is None:
+        return 0
+    study = campaign.study  # opened before the lock (opening takes one of its own)
+    # workers that finish together each read the record before the other wrote it, and both
+    # uploaded the front (16 of 99 front trials had their files twice)
+    with store_lock(campaign.store.engine, campaign.store.url, f"cosearch-art:{campaign.name}"):
+        return _attach(campaign, study, store, front)
+
+
+def _attach(
+    campaign: Campaign, study: Any, store: FileSystemArtifactStore, front: Iterable[FrozenTrial]
+) -> int:
     from optuna.artifacts import upload_artifact
 
     from cosearch.hwmodels import Accelerator, extract_layers
     from cosearch.spaces.onnx_io import model_from_bytes
 
-    store = artifact_store(campaign.store.url, create=True)
-    if store is None:
-        return 0
-    study = campaign.study
     known: dict[str, dict[str, str]] = dict(study.user_attrs.get("cosearch.front_artifacts", {}))
     storage = study_storage(study)
     sid = storage.get_study_id_from_name(campaign.name)
