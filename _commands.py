@@ -899,14 +899,14 @@ def cmd_hw(args: argparse.Namespace) -> int:
     if args.dim:
         kwargs["symbols"] = _parse_dims(args.dim)
     # onnxruntime runs the weights; the analytical models need shapes only
-    measured = args.accelerator.partition(":")[0].strip() == "measured"
+    measured = args.accelerator.partition(":")[0].strip() in ("measured", "device")
     import warnings
 
     from cosearch.spaces.onnx_io import DefaultedDimensionWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DefaultedDimensionWarning)
-        model = load_onnx(args.model, load_weights=measured, **kwargs)
+        model = load_onnx(args.model, load_weights=measured, analytical=not measured, **kwargs)
     for w in caught:
         if issubclass(w.category, DefaultedDimensionWarning):
             print(f"note: {w.message} (--dim NAME=VALUE fixes one)", file=sys.stderr)

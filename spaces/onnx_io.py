@@ -243,6 +243,7 @@ def load_onnx(
     batch: int = 1,
     symbols: Mapping[str, int] | None = None,
     load_weights: bool = False,
+    analytical: bool = True,
 ) -> onnx.ModelProto:
     """Read, check and prepare a user's ONNX file for cost evaluation (see the module docs).
 
@@ -259,6 +260,9 @@ def load_onnx(
         load_weights: read external weights that sit inside the model's folder into the model
             (``raw_data``); by default they stay external references, relative to that folder,
             that nothing reads.
+        analytical: check that the analytical cost models can read every op (the default);
+            False for a model only onnxruntime will run (``measured:cpu`` times ops such as
+            LSTM that the analytical models do not price).
 
     Returns:
         The model after opset conversion and dimension fixing, with inferred ``value_info``.
@@ -277,7 +281,9 @@ def load_onnx(
     for sym, value in fixed.items():
         _check_count(f"symbols[{sym!r}]", value, MAX_DIM)
     try:
-        return _load(Path(name), max_bytes, allow_structure_only, batch, fixed, load_weights)
+        return _load(
+            Path(name), max_bytes, allow_structure_only, batch, fixed, load_weights, analytical
+        )
     except OnnxImportError as err:
         raise OnnxImportError(f"{name}: {err}") from err
     except ConfigError as err:  # a ``symbols`` name the model does not have
@@ -299,6 +305,7 @@ def _load(
     batch: int,
     symbols: dict[str, int],
     load_weights: bool,
+    analytical: bool,
 ) -> onnx.ModelProto:
     model = model_from_bytes(_read_file(file, max_bytes))
     versions = [o.version for o in model.opset_import if o.domain in _DEFAULT_DOMAINS]
@@ -326,16 +333,16 @@ def _load(
         raise OnnxImportError(f"ONNX shape inference failed: {_one_line(err)}") from err
     _check_sizes(inferred.graph, declared=False)
     try:  # structural validity against the operator schemas (found by fuzzing: a corrupted
-        # file can parse and infer while a node has lost its outputs)
         # file can parse and infer while a node has lost its outputs); on the structure-only
         # form, so the checker never opens external data files
         onnx.checker.check_model(strip_weights(inferred))
     except (onnx.checker.ValidationError, ValueError) as err:
         raise OnnxImportError(f"not a valid ONNX model: {_one_line(err)}") from err
 
-    from cosearch.hwmodels.layers import extract_layers
+    if analytical:
+        from cosearch.hwmodels.layers import extract_layers
 
-    extract_layers(inferred)  # raises OnnxImportError naming unsupported ops / unknown shapes
+        extract_layers(inferred)  # raises OnnxImportError naming unsupported ops / shapes
     return inferred
 
 

@@ -496,3 +496,23 @@ def test_worker_with_a_config_uses_its_storage_key(tmp_path):
     assert not (here / "cosearch.db").exists()
     r = run_cli("status", "w", "--storage", f"sqlite:///{db}", "--format", "json")
     assert json.loads(r.stdout)["trials"]["COMPLETE"] == 2
+
+
+def test_hw_eval_measured_times_ops_the_analytical_models_do_not_price(tmp_path):
+    # measured:cpu refused any op outside the analytical models' list, though onnxruntime
+    # runs it (an LSTM; here an Einsum)
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 16])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8])
+    node = helper.make_node("Einsum", ["x", "x"], ["y"], equation="bik,bjk->bij")
+    model = helper.make_model(
+        helper.make_graph([node], "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    path = tmp_path / "einsum.onnx"
+    onnx.save(model, path)
+    r = run_cli("hw", "eval", str(path), "--accelerator", "measured:cpu", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["latency_ms"] > 0
+    r = run_cli("hw", "eval", str(path), "--accelerator", "systolic")
+    assert r.returncode == 2 and "unsupported ONNX op type(s): Einsum" in r.stderr
