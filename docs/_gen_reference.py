@@ -284,9 +284,11 @@ def _hardware_section() -> list[str]:
     out = [
         "## Hardware spaces (`[space] hardware`, search ranges in `[space.hw]`)",
         "",
-        "In `[space.hw]` a parameter takes `[low, high]` or `{low = .., high = .., log = true}`",
-        "(numbers), a list of choices (categoricals), or one value (fixed). Ranges must stay",
-        "within the limits.",
+        "In `[space.hw]` a parameter takes `[low, high]`, `{low = .., high = .., step = ..}` or",
+        "`{low = .., high = .., log = true}` (numbers; an int range keeps the parameter's",
+        "default step unless given one, and must span a whole number of steps),",
+        "`{choices = [..]}` or a list of other than two numbers (a set of values), a list of",
+        "choices (categoricals), or one value (fixed). Ranges must stay within the limits.",
         "",
     ]
     for name in _public(list_hardware_spaces()):

@@ -267,6 +267,17 @@ class Param:
             )
         if new.log and new.step not in (None, 1):
             raise ConfigError(f"{where}: step and log cannot be combined", key=self.name)
+        if self.kind == "int" and not new.log and new.step:
+            lo, hi, step = int(new.low), int(new.high), int(new.step)  # type: ignore[arg-type]
+            if (hi - lo) % step:  # Optuna would cut it to the last whole step, with a warning
+                given = isinstance(spec, Mapping) and "step" in spec
+                below = lo + (hi - lo) // step * step
+                raise ConfigError(
+                    f"{where}: [{lo}, {hi}] is not a whole number of steps of {step}"
+                    f"{'' if given else ' (the default step)'}; end it at {below} or "
+                    f"{below + step}, or give a step: {{low = {lo}, high = {hi}, step = 1}}",
+                    key=self.name,
+                )
         if self.kind == "int":
             new = replace(new, low=int(new.low), high=int(new.high))  # type: ignore[arg-type]
         else:

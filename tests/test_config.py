@@ -93,6 +93,15 @@ def test_hardware_range_inverted():
     assert "must not exceed" in str(e)
 
 
+def test_hardware_range_off_its_step():
+    # Optuna cut [5, 7] with pe_rows' step of 4 down to [5, 5] with a warning, and every trial
+    # used 5
+    e = _err(GOOD + "\n[space.hw]\npe_rows = [5, 7]\n")
+    assert "not a whole number of steps of 4" in str(e) and "end it at 5 or 9" in str(e)
+    assert e.key == "space.hw.pe_rows"
+    parse_config(GOOD + "\n[space.hw]\npe_rows = {low = 5, high = 7, step = 1}\n")
+
+
 def test_unknown_hardware_parameter():
     e = _err(GOOD + "\n[space.hw]\nwarp_drive = 3\n")
     assert "warp_drive" in str(e) and "pe_rows" in str(e)
