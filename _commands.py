@@ -80,9 +80,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     target = args.trials or cfg.trials
     before = campaign.count()
     verb = "resuming" if before else "starting"
+    progress = f"{before}/{target}" if before <= target else f"{before} (target {target})"
     print(
         f"{verb} campaign {cfg.name!r}: {cfg.network} x {cfg.hardware}, strategy "
-        f"{cfg.strategy}, {before}/{target} trials complete, store {campaign.store.display_url}",
+        f"{cfg.strategy}, {progress} trials complete, store {campaign.store.display_url}",
         file=sys.stderr,
     )
     try:
@@ -603,11 +604,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         if arch.digest != ev["arch_digest"]:
             raise StoreInputError(
                 f"this cosearch builds trial {t.number}'s genotype into a different network "
-                "than the one stored (the space changed); use --structure-only for the stored "
-                "graph"
+                "than the one stored (the space, or the model file it reads, changed); use "
+                "--structure-only for the stored graph"
             )
         data = arch.onnx().SerializeToString()
-        note = "untrained weights (deterministic initialization)"
+        note = (
+            "the model file's weights"
+            if cfg.network == "onnx_file"
+            else "untrained weights (deterministic initialization)"
+        )
     try:
         out.write_bytes(data)
     except OSError as exc:

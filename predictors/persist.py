@@ -282,7 +282,7 @@ def _exists(conn: sa.Connection, predictor_id: str) -> bool:
 def _exists_error(store: Store, predictor_id: str) -> StoreInputError:
     return StoreInputError(
         f"predictor {predictor_id!r} already exists in {store.display_url}; choose another id "
-        "or replace it"
+        "or replace it (--replace)"
     )
 
 
