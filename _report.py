@@ -258,12 +258,15 @@ def campaign_status(store: Store, name: str) -> dict[str, Any]:
     counts = state_counts(store.engine, study_id)
     table = objective_table(store.engine, study_id, len(dirs))
     metrics = [m for m, _ in config["objectives"]]
-    top = top_fidelity(store.engine, study_id, metrics)  # the front pareto_trials gives
-    among = table.feasible if top is None else table.feasible & np.isin(table.trial_ids, top[1])
+    groups = _fidelity_groups(store.engine, study_id, metrics)
+    levels = [f for f in groups if not np.isnan(f)]  # highest first
+    among = table.feasible  # the front pareto_trials gives: the highest of several fidelities
+    if len(levels) > 1:
+        among = among & np.isin(table.trial_ids, groups[levels[0]])
     front_size = int(pareto_mask(table.values[among], dirs).sum())
     fidelity = [
         {"stage": "main", "fidelity": _json_float(f), "complete": int(len(ids))}
-        for f, ids in _fidelity_groups(store.engine, study_id, metrics).items()
+        for f, ids in groups.items()
     ]
     screened = 0
     from cosearch._workers import screen_study_name
