@@ -211,6 +211,14 @@ def _folder(spec: str, seed: int) -> DataSplits:
             key="dataset",
         ) from exc
     has_splits = (root / "train").is_dir() and (root / "val").is_dir()
+    if not has_splits and ((root / "train").is_dir() or (root / "test").is_dir()):
+        raise ConfigError(
+            f"dataset {spec!r}: {str(root)!r} has "
+            f"{' and '.join(n + '/' for n in ('train', 'test') if (root / n).is_dir())} but no "
+            "val/: split folders need PATH/train and PATH/val (PATH/test optional), or put "
+            "the class folders in PATH itself to be split 60/20/20",
+            key="dataset",
+        )
     tops = [root / "train", root / "val"] if has_splits else [root]
     if has_splits and (root / "test").is_dir():
         tops.append(root / "test")

@@ -162,6 +162,14 @@ def test_missing_folder():
         load_dataset("folder:/no/such/folder")
 
 
+def test_split_folders_without_val(tmp_path):
+    # PATH/train + PATH/test was read as two classes "test" and "train" holding no images
+    for part in ("train", "test"):
+        (tmp_path / part / "cat").mkdir(parents=True)
+    with pytest.raises(cosearch.ConfigError, match="has train/ and test/ but no val/"):
+        load_dataset(f"folder:{tmp_path}")
+
+
 # -- supernets --------------------------------------------------------------------------------
 @pytest.mark.parametrize("space", ["darts", "nb201"])
 @pytest.mark.parametrize("k", [1, 2])
