@@ -250,6 +250,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
         store.require_campaign(args.name)  # raises with the list of campaigns
         raise AssertionError("unreachable")
     target = args.trials if args.trials is not None else campaign.config.trials
+    # a line at the start: without --progress nothing else is printed until the worker ends
+    print(
+        f"worker joining campaign {args.name!r} ({campaign.config.strategy}): "
+        f"{campaign.count()}/{target} trials complete, store {campaign.store.display_url}",
+        file=sys.stderr,
+    )
     try:
         if campaign.config.screen is not None and not args.no_screen:
             summary = campaign.run_screened(target, progress=args.progress)
