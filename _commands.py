@@ -564,7 +564,13 @@ def cmd_show(args: argparse.Namespace) -> int:
             format_table(["metric", "value", "source", "fidelity", "seconds"], info["measurements"])
         )
     if ev is not None and not info["layers"]:
-        _out(f"\nno per-layer costs: {info['cost_model']} times the whole model")
+        latency = next((m for m in info["measurements"] if m["metric"] == "latency_ms"), None)
+        whole = info["cost_model"]
+        if latency is not None and str(latency["source"]).startswith("predictor:"):
+            whole = f"its latency comes from {latency['source']}, which predicts"
+        else:
+            whole = f"{whole} times"
+        _out(f"\nno per-layer costs: {whole} the whole model")
     if info["layers"]:
         _out(f"\nper-layer costs ({info['cost_model']}):")
         cols = [
