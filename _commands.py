@@ -526,12 +526,17 @@ def cmd_show(args: argparse.Namespace) -> int:
             {k: m[k] for k in ("metric", "value", "source", "fidelity", "seconds")}
             for m in ev["measurements"]
         ]
-        cfg = _campaign_config(row)
+        # from the stored identity, not the TOML: parsing that reads an onnx_file space's model
+        # file, which show does not need (it prices the stored graph) and may be gone
+        cfg = json.loads(row["config_json"])
+        net_opts = dict(cfg["network_options"])
+        if cfg["network"] == "onnx_file":
+            net_opts = {}
         evaluator = Evaluator(
-            get_space(cfg.network, **cfg.network_options),
-            get_hardware_space(cfg.hardware, **cfg.hardware_ranges),
-            accuracy=cfg.accuracy_source,
-            cost=cfg.cost_source,
+            get_space(cfg["network"], **net_opts),
+            get_hardware_space(cfg["hardware"], **cfg["hardware_ranges"]),
+            accuracy=cfg.get("accuracy_source"),
+            cost=cfg.get("cost_source"),
         )
         info["cost_model"] = evaluator.cost_model.source
         device = getattr(evaluator.hardware, "device_name", None)
@@ -551,7 +556,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         _out(f"fail reason: {info['fail_reason']}")
     arch = info["architecture"] or {}
     if arch:
-        _out(f"architecture: {arch.get('string') or ''} (digest {arch.get('digest', '')[:16]})")
+        name = arch.get("string") or "the model file's network"
+        _out(f"architecture: {name} (digest {arch.get('digest', '')[:16]})")
     if info["accelerator"]:
         _out(f"accelerator: {info['accelerator']}")
     if info["constraints"] is not None:

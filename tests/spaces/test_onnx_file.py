@@ -158,3 +158,22 @@ def test_another_model_at_the_same_path_is_another_campaign(tmp_path: Path) -> N
     with pytest.raises(ConfigError, match="is not the network campaign 'file' was started with"):
         again.run(4)
     assert len(optuna.load_study(study_name="file", storage=url).trials) == 3
+
+
+def test_show_needs_only_the_stored_graph(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # show re-read the campaign's TOML, which loads the model file: once the file was gone,
+    # "no such file" although pareto and export --structure-only worked from the store
+    from cosearch.cli import main
+
+    path = write_model(tmp_path / "gone.onnx")
+    text = (
+        'name = "gone"\ntrials = 1\n[space]\nnetwork = "onnx_file"\nhardware = "systolic"\n'
+        f'[space.net]\npath = "{path}"\n[objectives]\nlatency_ms = "minimize"\n'
+    )
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    cosearch.Campaign(cosearch.parse_config(text), cosearch.open_store(url)).run()
+    path.unlink()
+    capsys.readouterr()
+    assert main(["show", "gone", "0", "--storage", url]) == 0
+    out = capsys.readouterr().out
+    assert "architecture: the model file's network" in out and "per-layer costs" in out
