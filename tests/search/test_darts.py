@@ -47,8 +47,7 @@ batches_per_epoch = 2
 """
 DARTS_NET = "channels = 4\nlayers = 3\ninput_size = 8\nin_channels = 1"
 NB201_NET = "channels = 4\ncells_per_stage = 1\ninput_size = 8\nin_channels = 1"
-# the stored structure-only ONNX of darts networks currently breaks the dashboard artifacts
-# (FactorizedReduce's Slice constants become graph inputs); they are not what is tested here
+# dashboard artifacts (per-layer plots of the front) are not what is tested here, and take time
 NO_ARTIFACTS = 'artifacts = "none"'
 
 
