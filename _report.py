@@ -188,13 +188,14 @@ def fidelity_fronts(
 
 
 def least_violating_trials(
-    study: optuna.Study, k: int, trial_ids: Sequence[int] | None = None
+    study: optuna.Study, k: int, trial_ids: Sequence[int] | np.ndarray | None = None
 ) -> list[tuple[FrozenTrial, list[float]]]:
     """The ``k`` COMPLETE trials with the smallest total constraint violation (sum of the
     positive constraint values; a NaN constraint counts as violated without bound), smallest
     first (ties by trial number), each with its per-constraint violations. Trials without
     constraint values count as violation 0. ``trial_ids`` (storage ids, RDB storages only)
-    restricts the choice to those trials, e.g. one fidelity's."""
+    restricts the choice to those trials, e.g. one fidelity's; by default they are those
+    :func:`pareto_trials` draws the front from (the highest of several fidelities)."""
     engine = rdb_engine(study)
     if engine is None:
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -205,6 +206,9 @@ def least_violating_trials(
         sid = study_id_of(conn, study.study_name)
     table = objective_table(engine, sid, len(study.directions))
     ids = table.trial_ids
+    if trial_ids is None:  # the trials the default front is drawn from (pareto_trials)
+        top = top_fidelity(engine, sid, study.metric_names)
+        trial_ids = None if top is None else top[1]
     if trial_ids is not None:
         ids = ids[np.isin(ids, np.asarray(trial_ids, dtype=ids.dtype))]
     cids, cvals = constraint_values(engine, sid)

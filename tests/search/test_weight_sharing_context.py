@@ -120,3 +120,20 @@ def test_the_default_front_is_that_of_the_highest_fidelity(db_url, capsys):
     assert "at fidelity 1 (1 lower-fidelity trial(s) left out)" in capsys.readouterr().out
     main(["status", "ws", "--storage", db_url, "--format", "json"])
     assert json.loads(capsys.readouterr().out)["front_size"] == 1
+
+
+def test_nearest_misses_come_from_the_highest_fidelity_too(db_url):
+    # the final misses accuracy >= 95 while its proxy (99, fidelity 0.1) meets it: the front
+    # is empty, and the nearest misses must be the finals, not the proxy reported as feasible
+    from cosearch._report import least_violating_trials
+
+    text = (
+        TOML.replace("_toy_supernet", "_toy_proxy_then_final")
+        .replace("trials = 6", "trials = 2")
+        .replace('["area_mm2 <= 4"]', '["area_mm2 <= 1000", "accuracy >= 95"]')
+    )
+    c = cosearch.Campaign(cosearch.parse_config(text), cosearch.open_store(db_url))
+    c.run()
+    proxy, final = c.trials((TrialState.COMPLETE,))
+    assert c.pareto() == []
+    assert [t.number for t, _ in least_violating_trials(c.study, 5)] == [final.number]
