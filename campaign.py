@@ -663,9 +663,11 @@ class Campaign:
     # -- results ----------------------------------------------------------------------------
     def pareto(self) -> list[FrozenTrial]:
         """COMPLETE, feasible trials of the campaign's study that no other such trial
-        dominates, by first objective. Screened trials (their own study) never enter it;
-        see :meth:`fronts` for the front of each fidelity. Empty when no trial is feasible:
-        :meth:`least_violating` then gives the nearest misses."""
+        dominates, by first objective. When the study holds several fidelities (a DARTS
+        campaign's epoch proxies and its finals), only the trials at the highest one take
+        part. Screened trials (their own study) never enter it; see :meth:`fronts` for the
+        front of each fidelity. Empty when no trial is feasible: :meth:`least_violating` then
+        gives the nearest misses."""
         return pareto_trials(self.study)
 
     def fronts(self) -> list[FidelityFront]:
