@@ -71,6 +71,12 @@ class Option:
         return value
 
 
+#: per-parameter mutation probability of the evolutionary strategies; -1: 1 / n_params
+MUTATION_PROB = Option(
+    float, -1.0, 0.0, 1.0, "per-parameter mutation probability; -1 = 1/n_params", special=-1.0
+)
+
+
 class Strategy:
     """What every strategy shares: ``__init__`` only validates and stores options
     (scikit-learn style) into ``self.params``."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 from optuna.samplers import BaseSampler
 
-from cosearch.search._base import Option, SamplerStrategy, register_strategy
+from cosearch.search._base import MUTATION_PROB, Option, SamplerStrategy, register_strategy
 
 
 @register_strategy("random")
@@ -22,14 +22,7 @@ class NSGA2Strategy(SamplerStrategy):
 
     options = {
         "population_size": Option(int, 20, 2, 100_000, "individuals per generation"),
-        "mutation_prob": Option(
-            float,
-            -1.0,
-            0.0,
-            1.0,
-            "per-parameter mutation probability; -1 = 1/n_params",
-            special=-1.0,
-        ),
+        "mutation_prob": MUTATION_PROB,
         "crossover_prob": Option(float, 0.9, 0.0, 1.0, "probability of crossover"),
         "swapping_prob": Option(float, 0.5, 0.0, 1.0, "uniform-crossover swap probability"),
     }

@@ -36,7 +36,7 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from cosearch.search._base import Option, SamplerStrategy, register_strategy
+from cosearch.search._base import MUTATION_PROB, Option, SamplerStrategy, register_strategy
 
 __all__ = ["EvolutionStrategy", "RegularizedEvolutionSampler"]
 
@@ -161,14 +161,7 @@ class EvolutionStrategy(SamplerStrategy):
     options = {
         "population": Option(int, 50, 2, 100_000, "members alive at once (the latest trials)"),
         "sample_size": Option(int, 10, 1, 100_000, "tournament size (<= population)"),
-        "mutation_prob": Option(
-            float,
-            -1.0,
-            0.0,
-            1.0,
-            "per-parameter mutation probability; -1 = 1/n_params",
-            special=-1.0,
-        ),
+        "mutation_prob": MUTATION_PROB,
     }
 
     def __init__(self, **options: Any) -> None:

@@ -68,6 +68,7 @@ import numpy as np
 from cosearch.errors import ConfigError
 from cosearch.evaluate import Measurement
 from cosearch.search._base import (
+    MUTATION_PROB,
     Option,
     WeightSharingStrategy,
     json_scalar,
@@ -128,9 +129,7 @@ class ProgressiveShrinkingStrategy(WeightSharingStrategy):
         "population": Option(int, 16, 2, 100_000, "candidates per generation"),
         "generations": Option(int, 0, 0, None, "generations at most (0: until the trials)"),
         "sample_size": Option(int, 4, 1, 100_000, "evolution: members sampled per cycle"),
-        "mutation_prob": Option(
-            float, -1.0, 0.0, 1.0, "per-parameter mutation probability (-1: 1/n)", special=-1.0
-        ),
+        "mutation_prob": MUTATION_PROB,
         "crossover_prob": Option(float, 0.9, 0.0, 1.0, "nsga2: crossover probability"),
         "predictor": Option(bool, False, help="screen candidates with an accuracy predictor"),
         "screen_factor": Option(int, 4, 1, 1000, "children drawn per measured one (predictor)"),
