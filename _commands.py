@@ -177,15 +177,15 @@ def _command_for(campaign: Any, *words: str) -> str:
 
 
 def _print_run_front(campaign: Any) -> None:
-    cfg = campaign.config
-    from cosearch._report import front_note
+    from cosearch._report import pareto_front
 
-    front = campaign.pareto()
+    cfg = campaign.config
+    front, note = pareto_front(campaign.study)  # what campaign.pareto() gives, and its note
     cons = ", ".join(str(c) for c in cfg.constraints)
     _out(
         f"\nPareto front of {cfg.name!r}: {len(front)} trial(s)"
         + (f" meeting {cons}" if cons else "")
-        + front_note(campaign.study)
+        + note
     )
     hint = f"`{_command_for(campaign, 'pareto', cfg.name, '--format', 'csv')}` prints them whole"
     if front:
@@ -374,7 +374,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
-    from cosearch._report import front_note, least_violating_trials, pareto_trials, violation_rows
+    from cosearch._report import least_violating_trials, pareto_front, violation_rows
 
     if args.least_violating < 1:
         raise CosearchInputError(f"--least-violating must be >= 1; got {args.least_violating}")
@@ -382,8 +382,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         return _pareto_by_fidelity(args)
     with _store(args) as store:
         _, study = load_campaign(store, args.name)
-        front = pareto_trials(study)
-        note = front_note(study) if args.format == "table" else ""
+        front, note = pareto_front(study)
         cols, rows = front_rows(study, front)
         for row in rows:
             row["feasible"] = True
@@ -399,7 +398,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         _out(f"campaign {args.name!r} has no COMPLETE trial yet")
         return 0
     _emit(cols, rows, args.format)
-    if note:
+    if note and args.format == "table":
         _out(f"(the front{note}; --fidelity all shows every level)")
     return 0
 
@@ -571,11 +570,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         )
     if ev is not None and not info["layers"]:
         latency = next((m for m in info["measurements"] if m["metric"] == "latency_ms"), None)
-        whole = info["cost_model"]
         if latency is not None and str(latency["source"]).startswith("predictor:"):
             whole = f"its latency comes from {latency['source']}, which predicts"
         else:
-            whole = f"{whole} times"
+            whole = f"{info['cost_model']} times"
         _out(f"\nno per-layer costs: {whole} the whole model")
     if info["layers"]:
         _out(f"\nper-layer costs ({info['cost_model']}):")

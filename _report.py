@@ -33,6 +33,7 @@ __all__ = [
     "WHOLE_CSV_JSON",
     "WHOLE_JSON",
     "load_campaign",
+    "pareto_front",
     "pareto_trials",
     "is_feasible",
     "CONSTRAINTS_KEY",
@@ -77,8 +78,15 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
     On an RDB storage this reads the objective and constraint values with SQL and builds
     FrozenTrials for the front only (store/queries.py), instead of every trial of the study.
     """
+    return pareto_front(study)[0]
+
+
+def pareto_front(study: optuna.Study) -> tuple[list[FrozenTrial], str]:
+    """:func:`pareto_trials` and a note for its readers: ``" at fidelity F (N lower-fidelity
+    trials left out)"`` when trials of lower fidelities were left out, else ``""``."""
     dirs = [d.name.lower() for d in study.directions]
     engine = rdb_engine(study)
+    note = ""
     if engine is None:  # e.g. an in-memory Optuna storage
         front = _pareto_trials_loaded(study, dirs)
     else:
@@ -87,22 +95,10 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
         top = top_fidelity(engine, study_id, study.metric_names)
         ids, _ = pareto_front_ids(engine, study_id, dirs, among=None if top is None else top[1])
         front = load_trials(engine, ids)
+        if top is not None:
+            note = f" at fidelity {top[0]:g} ({top[2]} lower-fidelity trial(s) left out)"
     front.sort(key=lambda t: t.values[0], reverse=dirs[0] == "maximize")
-    return front
-
-
-def front_note(study: optuna.Study) -> str:
-    """``" at fidelity F (N lower-fidelity trials left out)"`` when :func:`pareto_trials`
-    leaves trials of lower fidelities out; else ``""``."""
-    engine = rdb_engine(study)
-    if engine is None:
-        return ""
-    with engine.connect() as conn:
-        study_id = study_id_of(conn, study.study_name)
-    top = top_fidelity(engine, study_id, study.metric_names)
-    if top is None:
-        return ""
-    return f" at fidelity {top[0]:g} ({top[2]} lower-fidelity trial(s) left out)"
+    return front, note
 
 
 def top_fidelity(
