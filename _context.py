@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
+from cosearch._interrupt import raise_if_interrupted
 from cosearch.evaluate import Measurement
 from cosearch.store import worker_id
 from cosearch.store._optuna_compat import create_running_trial, study_storage
@@ -79,6 +80,7 @@ class SearchContext:
         ``measured`` the metrics the strategy measured itself. Returns the finished trial
         (COMPLETE, or FAIL with ``fail_reason`` if evaluating its costs failed).
         """
+        raise_if_interrupted()
         dists = self.campaign.distributions
         missing = [k for k in dists if k not in params]
         if missing:

@@ -40,6 +40,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from cosearch._interrupt import raise_if_interrupted
 from cosearch._pareto import promotion_order
 from cosearch._workers import SCREEN_SUFFIX, SCREENED_FROM, screen_study_name, start_ordinal
 from cosearch.errors import ConfigError, CosearchError
@@ -221,6 +222,7 @@ class Screener:
         screened = failed = 0
         try:
             for _ in range(n):
+                raise_if_interrupted()
                 params = {**c.network.sample(rng), **c.hardware.sample(rng)}
                 try:
                     record = self._record(params, known, names)

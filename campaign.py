@@ -16,6 +16,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from cosearch._interrupt import latched_interrupts, raise_if_interrupted
 from cosearch._pareto import IncrementalFront
 from cosearch._report import (
     CONSTRAINTS_KEY,
@@ -298,7 +299,8 @@ class Campaign:
         if target < 1:
             raise ConfigError(f"--trials must be >= 1; got {target}", key="trials")
         try:
-            return self._run(target, progress=progress, callback=callback)
+            with latched_interrupts():
+                return self._run(target, progress=progress, callback=callback)
         except CosearchInputError:
             self._forget_if_empty()
             raise
@@ -376,6 +378,7 @@ class Campaign:
 
         try:
             while True:
+                raise_if_interrupted()
                 claim = claim_trial(study, self.store, target, me, grace_s=self.grace_s)
                 marked += claim.recovered
                 if bar is not None and claim.complete != bar.n:
@@ -445,6 +448,7 @@ class Campaign:
     def _run_claimed(self, study: optuna.Study, trial_id: int, heartbeat: Heartbeat) -> FrozenTrial:
         """:meth:`_run_one` on a trial this process claimed, with its heartbeat running; a
         Ctrl-C fails it rather than leave it RUNNING for a later start."""
+        raise_if_interrupted()
         try:
             heartbeat.begin(trial_id)
             return self._run_one(study, trial_id)
@@ -573,11 +577,12 @@ class Campaign:
         trials of the screen study (user attribute ``fidelity``; per-metric fidelities in
         the measurements). Candidates whose evaluation fails are skipped and counted.
         Raises ConfigError without a ``[screen]`` table."""
-        return self.screener.screen(
-            self.config.screen.candidates if n is None else int(n),  # type: ignore[union-attr]
-            batch_size=batch_size,
-            progress=progress,
-        )
+        with latched_interrupts():
+            return self.screener.screen(
+                self.config.screen.candidates if n is None else int(n),  # type: ignore[union-attr]
+                batch_size=batch_size,
+                progress=progress,
+            )
 
     def promote(self, k: int | None = None, *, progress: bool = False) -> PromoteSummary:
         """Score the ``k`` (default ``[screen] promote``) most promising screened candidates
@@ -587,10 +592,11 @@ class Campaign:
         feasible first, by non-dominated rank on the screened objectives, then crowding
         distance; infeasible ones by total violation. Fewer than ``k`` when the screen runs
         out. Raises ConfigError without a ``[screen]`` table."""
-        return self.screener.promote(
-            self.config.screen.promote if k is None else int(k),  # type: ignore[union-attr]
-            progress=progress,
-        )
+        with latched_interrupts():
+            return self.screener.promote(
+                self.config.screen.promote if k is None else int(k),  # type: ignore[union-attr]
+                progress=progress,
+            )
 
     def run_screened(self, n_trials: int | None = None, *, progress: bool = False) -> RunSummary:
         """Screen and promote until the campaign's study has ``n_trials`` (default: the
@@ -615,48 +621,50 @@ class Campaign:
         ran = failed = marked = rounds = 0
         last = -1
 
-        try:
-            while True:
-                claim = claim_trial(
-                    study,
-                    self.store,
-                    target,
-                    me,
-                    grace_s=self.grace_s,
-                    create=False,
-                )
-                marked += claim.recovered
-                if claim.complete > last:
-                    last, rounds = claim.complete, 0
-                if bar is not None and claim.complete != bar.n:
-                    bar.update(claim.complete - bar.n)
-                if claim.state == "done":
-                    break
-                if claim.state == "wait":  # the remaining slots are running elsewhere
-                    time.sleep(self.poll_s)
-                    continue
-                if claim.state == "run":
-                    assert claim.trial_id is not None
-                    trial = self._run_claimed(study, claim.trial_id, heartbeat)
-                    if trial.state == TrialState.COMPLETE:
-                        ran += 1
-                        if bar is not None:
-                            bar.update(1)
-                    else:
-                        failed += 1
-                    continue
-                if rounds >= 3:
-                    raise CosearchError(
-                        f"three screening rounds in a row completed no trial ({failed} "
-                        "promoted trials failed)"
+        with latched_interrupts():
+            try:
+                while True:
+                    raise_if_interrupted()
+                    claim = claim_trial(
+                        study,
+                        self.store,
+                        target,
+                        me,
+                        grace_s=self.grace_s,
+                        create=False,
                     )
-                rounds += 1
-                scr.screen(self.config.screen.candidates, progress=progress)
-                scr.queue(self.config.screen.promote, target=target)
-        finally:
-            heartbeat.close()
-            if bar is not None:
-                bar.close()
+                    marked += claim.recovered
+                    if claim.complete > last:
+                        last, rounds = claim.complete, 0
+                    if bar is not None and claim.complete != bar.n:
+                        bar.update(claim.complete - bar.n)
+                    if claim.state == "done":
+                        break
+                    if claim.state == "wait":  # the remaining slots are running elsewhere
+                        time.sleep(self.poll_s)
+                        continue
+                    if claim.state == "run":
+                        assert claim.trial_id is not None
+                        trial = self._run_claimed(study, claim.trial_id, heartbeat)
+                        if trial.state == TrialState.COMPLETE:
+                            ran += 1
+                            if bar is not None:
+                                bar.update(1)
+                        else:
+                            failed += 1
+                        continue
+                    if rounds >= 3:
+                        raise CosearchError(
+                            f"three screening rounds in a row completed no trial ({failed} "
+                            "promoted trials failed)"
+                        )
+                    rounds += 1
+                    scr.screen(self.config.screen.candidates, progress=progress)
+                    scr.queue(self.config.screen.promote, target=target)
+            finally:
+                heartbeat.close()
+                if bar is not None:
+                    bar.close()
         self.attach_artifacts()
         return RunSummary(self.count(), ran, failed, marked, time.perf_counter() - t0)
 

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from cosearch._interrupt import raise_if_interrupted
 from cosearch.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -278,6 +279,7 @@ def batches(ds: Dataset, batch_size: int, *, generator: torch.Generator | None =
         order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
         xs, ys = ds.tensors[0], ds.tensors[1]
         for i in range(0, n, batch_size):
+            raise_if_interrupted()
             idx = order[i : i + batch_size]
             yield xs[idx], ys[idx]
         return
@@ -285,4 +287,5 @@ def batches(ds: Dataset, batch_size: int, *, generator: torch.Generator | None =
         ds, batch_size=batch_size, shuffle=generator is not None, generator=generator
     )
     for x, y in loader:
+        raise_if_interrupted()
         yield x, torch.as_tensor(y, dtype=torch.long)

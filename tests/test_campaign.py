@@ -302,6 +302,32 @@ def test_ctrl_c_just_after_tell_keeps_the_complete_trial(make_config, db_url, mo
     assert c.store.evaluation(c.study.trials[1]._trial_id) is not None
 
 
+class _DropsCtrlC:
+    """Raises SIGINT from ``__del__``: Python prints "Exception ignored in ..." and drops the
+    KeyboardInterrupt, as it did when Ctrl-C landed in SQLAlchemy's weakref callbacks."""
+
+    def __del__(self):
+        signal.raise_signal(signal.SIGINT)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_ctrl_c_that_python_drops_still_stops_the_run(make_config, db_url):
+    """A Ctrl-C swallowed by a ``__del__`` or weakref callback stops the run at the next
+    trial instead of being lost (about 1 in 100 were, and the run went on)."""
+    c = Campaign.from_config(load_config(make_config(trials=50)), storage=db_url)
+
+    def drop_one(trial):
+        if trial.number == 2:
+            _DropsCtrlC()  # collected at once; its KeyboardInterrupt goes nowhere
+
+    with pytest.raises(KeyboardInterrupt):
+        c.run(50, callback=drop_one)
+    assert c.count() == 3
+    assert TrialState.RUNNING not in [t.state for t in c.study.trials]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert c.run(5).completed == 5  # the latch is not left set for the next run
+
+
 def test_stale_heartbeat_from_another_host_is_recovered(make_config, db_url):
     """A worker on another machine that stopped beating is recovered after the grace."""
     from cosearch._workers import claim_trial
