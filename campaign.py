@@ -448,15 +448,18 @@ class Campaign:
     def _run_claimed(self, study: optuna.Study, trial_id: int, heartbeat: Heartbeat) -> FrozenTrial:
         """:meth:`_run_one` on a trial this process claimed, with its heartbeat running; a
         Ctrl-C fails it rather than leave it RUNNING for a later start."""
-        raise_if_interrupted()
+        stop: BaseException
         try:
+            raise_if_interrupted()
             heartbeat.begin(trial_id)
             return self._run_one(study, trial_id)
-        except (KeyboardInterrupt, SystemExit):
-            self._fail(study, None, trial_id, INTERRUPTED)
-            raise
+        except (KeyboardInterrupt, SystemExit) as exc:
+            stop = _detached(exc)
         finally:
             heartbeat.end(trial_id)
+        _release_connections(study_storage(study))
+        self._fail(study, None, trial_id, INTERRUPTED)
+        raise stop
 
     def _run_one(
         self,
@@ -471,6 +474,7 @@ class Campaign:
         # None until optuna.Trial exists: building it runs the sampler's before_trial (where
         # marl learns from the finished trials), which can fail or be interrupted too
         trial: optuna.Trial | None = None
+        stop: BaseException
         try:
             trial = optuna.Trial(study, trial_id)
             params = {
@@ -521,11 +525,13 @@ class Campaign:
         except CosearchInputError:
             self._fail(study, trial, trial_id, "bad input")
             raise
-        except (KeyboardInterrupt, SystemExit):
-            self._fail(study, trial, trial_id, INTERRUPTED)
-            raise
+        except (KeyboardInterrupt, SystemExit) as exc:
+            stop = _detached(exc)
         except Exception as exc:  # a failing candidate must not end the campaign
             return self._fail(study, trial, trial_id, f"{type(exc).__name__}: {exc}")
+        _release_connections(storage)
+        self._fail(study, trial, trial_id, INTERRUPTED)
+        raise stop
 
     def _fail(
         self, study: optuna.Study, trial: optuna.Trial | None, trial_id: int, reason: str
@@ -693,6 +699,27 @@ class Campaign:
         (``max(0, value)`` per entry of ``trial.constraints``: the config's constraints,
         then the hardware-violation count). Feasible trials (violation 0) come first."""
         return least_violating_trials(self.study, k)
+
+
+def _detached(exc: BaseException) -> BaseException:
+    """``exc`` without its traceback, to fail the trial out of the ``except`` block: the
+    traceback's frames may hold a connection whose commit and close an interrupt skipped,
+    with SQLite's write lock, and the FAIL would wait the 60 s busy timeout for it and end
+    in "database is locked"."""
+    exc.__context__ = None
+    return exc.with_traceback(None)
+
+
+def _release_connections(storage: Any) -> None:
+    """Close this thread's Optuna session and collect the connections an interrupt left
+    behind, so that their open transactions roll back (releasing an SQLite write lock)."""
+    import gc
+
+    backend = getattr(storage, "_backend", storage)
+    remove = getattr(backend, "remove_session", None)
+    if remove is not None:
+        remove()
+    gc.collect()
 
 
 def _suggest(trial: optuna.Trial, name: str, dist: Any) -> Any:

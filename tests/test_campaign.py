@@ -328,6 +328,34 @@ def test_ctrl_c_that_python_drops_still_stops_the_run(make_config, db_url):
     assert c.run(5).completed == 5  # the latch is not left set for the next run
 
 
+def test_ctrl_c_before_a_commit_does_not_lock_out_the_fail(make_config, db_url, monkeypatch):
+    """Ctrl-C landing after a write but before its commit and close left that connection's
+    SQLite write lock held by the traceback's frames: failing the trial then waited the 60 s
+    busy timeout and ended in "database is locked" (exit 1) instead of the interrupt."""
+    import sqlalchemy as sa
+
+    from cosearch.store import Store
+
+    c = Campaign.from_config(load_config(make_config(trials=4)), storage=db_url)
+    c.run(1)
+
+    def interrupted_write(self, *args, **kwargs):
+        conn = self.engine.connect()
+        conn.execute(sa.text("UPDATE studies SET study_name = study_name"))  # takes the lock
+        raise KeyboardInterrupt  # before commit and close
+
+    monkeypatch.setattr(Store, "record_evaluation", interrupted_write)
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        c.run(4)
+    assert time.monotonic() - t0 < 30
+    monkeypatch.undo()
+    failed = c.study.trials[-1]
+    assert failed.state == TrialState.FAIL
+    assert failed.user_attrs["fail_reason"] == "interrupted by the user"
+    assert c.run(3).completed == 3
+
+
 def test_stale_heartbeat_from_another_host_is_recovered(make_config, db_url):
     """A worker on another machine that stopped beating is recovered after the grace."""
     from cosearch._workers import claim_trial
