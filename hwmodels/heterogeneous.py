@@ -131,7 +131,7 @@ class HeterogeneousCostModel(CostModel):
             or holds an impossible value.
     """
 
-    version = "v1"
+    version = "v2"  # v2: row_stationary v2
     templates = ("heterogeneous",)
 
     def __init__(self, rs_rf_bytes: float = 512.0, interconnect_mm2_per_sub: float = 0.05) -> None:
@@ -150,7 +150,9 @@ class HeterogeneousCostModel(CostModel):
         self.interconnect_mm2_per_sub = float(interconnect_mm2_per_sub)
         if (self.rs_rf_bytes, self.interconnect_mm2_per_sub) != (512.0, 0.05):
             blob = json.dumps([self.rs_rf_bytes, self.interconnect_mm2_per_sub]).encode()
-            self.version = f"v1+{hashlib.sha256(blob).hexdigest()[:10]}"
+            self.version = (
+                f"{HeterogeneousCostModel.version}+{hashlib.sha256(blob).hexdigest()[:10]}"
+            )
         self.systolic = SystolicCostModel()
         self.row_stationary = RowStationaryCostModel()
         self._chip = lru_cache(maxsize=4096)(self._chip_uncached)

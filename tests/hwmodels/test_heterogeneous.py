@@ -222,5 +222,5 @@ def test_errors() -> None:
         MODEL.evaluate([], Accelerator("heterogeneous", {"num_subs": 2}))
     with pytest.raises(ConfigError, match="rs_rf_bytes"):
         HeterogeneousCostModel(rs_rf_bytes=-1)
-    assert HeterogeneousCostModel(rs_rf_bytes=256).version.startswith("v1+")
-    assert MODEL.source == "analytical:heterogeneous/v1"
+    assert HeterogeneousCostModel(rs_rf_bytes=256).version.startswith("v2+")
+    assert MODEL.source == "analytical:heterogeneous/v2"
