@@ -215,10 +215,23 @@ def recover_stale(
         if retry and not {"retry_of", SCREENED_FROM} & set(t.user_attrs) and t.params:
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
     store.discard_evaluations(marked)
-    if marked:
-        with store.engine.begin() as conn:
-            conn.execute(schema.heartbeats.delete().where(schema.heartbeats.c.trial_id.in_(marked)))
+    hb = schema.heartbeats
+    with store.engine.begin() as conn:
+        # and the rows of finished trials: a worker killed between telling its trial and
+        # removing the row left one behind for good (its trial needs no recovery)
+        done = sa.select(hb.c.trial_id).where(
+            hb.c.trial_id.in_(
+                sa.select(_TRIALS.c.trial_id).where(_TRIALS.c.state != TrialState.RUNNING.name)
+            )
+        )
+        drop = set(marked) | set(conn.execute(done).scalars())
+        if drop:
+            conn.execute(hb.delete().where(hb.c.trial_id.in_(sorted(drop))))
     return len(marked)
+
+
+#: Optuna's trials table, as far as recover_stale reads it
+_TRIALS = sa.table("trials", sa.column("trial_id"), sa.column("state"))
 
 
 @dataclass(frozen=True)

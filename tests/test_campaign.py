@@ -11,6 +11,7 @@ import time
 
 import optuna
 import pytest
+import sqlalchemy as sa
 from optuna.trial import TrialState
 
 from cosearch import Campaign, load_config
@@ -332,8 +333,6 @@ def test_ctrl_c_before_a_commit_does_not_lock_out_the_fail(make_config, db_url, 
     """Ctrl-C landing after a write but before its commit and close left that connection's
     SQLite write lock held by the traceback's frames: failing the trial then waited the 60 s
     busy timeout and ended in "database is locked" (exit 1) instead of the interrupt."""
-    import sqlalchemy as sa
-
     from cosearch.store import Store
 
     c = Campaign.from_config(load_config(make_config(trials=4)), storage=db_url)
@@ -375,6 +374,25 @@ def test_stale_heartbeat_from_another_host_is_recovered(make_config, db_url):
     assert c.mark_interrupted() == 1
     t = [x for x in c.trials() if x.number == 1][0]
     assert t.state == TrialState.FAIL and "no heartbeat" in t.user_attrs["fail_reason"]
+
+
+def test_heartbeat_of_a_worker_killed_after_its_tell_is_removed(make_config, db_url):
+    """A worker killed between telling its trial COMPLETE and removing its heartbeat row left
+    the row for good; the next claim removes it and leaves the COMPLETE trial as it is."""
+    from cosearch._workers import claim_trial
+    from cosearch.store import schema
+
+    c = Campaign.from_config(load_config(make_config(trials=3)), storage=db_url)
+    c.run(1)
+    done = c.study.trials[0]
+    with c.store.engine.begin() as conn:
+        conn.execute(schema.heartbeats.insert().values(trial_id=done._trial_id, worker="gone:1"))
+    claim = claim_trial(c.study, c.store, 3, "w:2")
+    with c.store.engine.connect() as conn:
+        rows = conn.execute(sa.select(schema.heartbeats.c.trial_id)).scalars().all()
+    assert done._trial_id not in rows
+    assert claim.state == "run" and claim.recovered == 0
+    assert c.study.trials[0].state == TrialState.COMPLETE
 
 
 def test_live_workers_trials_are_left_alone(make_config, db_url):

@@ -255,10 +255,11 @@ def _chain(n_blocks: int) -> onnx.ModelProto:
 def test_extraction_is_fast() -> None:
     model = _chain(50)  # 200 nodes
     extract_layers(model)
-    start = time.perf_counter()
-    for _ in range(5):
+    per_model = float("inf")
+    for _ in range(5):  # CPU time, best of 5: wall time on a loaded 2-core CI measures the load
+        start = time.process_time()
         layers = extract_layers(model)
-    per_model = (time.perf_counter() - start) / 5
+        per_model = min(per_model, time.process_time() - start)
     assert len(layers) == 200
     assert per_model < 0.05, f"{per_model * 1e3:.1f} ms for 200 nodes"
 

@@ -124,7 +124,8 @@ def _running_trial_query(eng, pid):
         # a running trial that already has its parameters (so there is something to retry)
         row = conn.execute(
             sa.text(
-                "SELECT h.trial_id FROM heartbeats h WHERE h.worker LIKE :w AND EXISTS "
+                "SELECT h.trial_id FROM heartbeats h JOIN trials t ON t.trial_id = h.trial_id "
+                "WHERE h.worker LIKE :w AND t.state = 'RUNNING' AND EXISTS "
                 "(SELECT 1 FROM trial_params p WHERE p.trial_id = h.trial_id)"
             ),
             {"w": f"%:{pid}"},
