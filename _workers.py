@@ -234,6 +234,27 @@ def recover_stale(
 _TRIALS = sa.table("trials", sa.column("trial_id"), sa.column("state"))
 
 
+def unstarted_claims(study: optuna.Study, store: Store, worker: str) -> list[int]:
+    """Ids of the study's RUNNING trials that ``worker`` claimed and has not started (no
+    heartbeat row yet): what a claim cut short by Ctrl-C leaves behind."""
+    storage = study_storage(study)
+    study_id = storage.get_study_id_from_name(study.study_name)
+    running = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+    mine = [
+        storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        for t in running
+        if t.user_attrs.get("worker") == worker
+    ]
+    if not mine:
+        return []
+    hb = schema.heartbeats
+    with store.engine.connect() as conn:
+        beating = set(
+            conn.execute(sa.select(hb.c.trial_id).where(hb.c.trial_id.in_(mine))).scalars()
+        )
+    return [tid for tid in mine if tid not in beating]
+
+
 @dataclass(frozen=True)
 class Claim:
     """Outcome of a claim: a trial to run, or why not (``done``, ``wait``, or ``idle``: no

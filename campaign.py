@@ -30,10 +30,12 @@ from cosearch._workers import (
     DEFAULT_GRACE_S,
     DEFAULT_INTERVAL_S,
     INTERRUPTED,
+    Claim,
     Heartbeat,
     claim_trial,
     recover_stale,
     start_ordinal,
+    unstarted_claims,
 )
 from cosearch.config import CampaignConfig, load_config
 from cosearch.errors import ConfigError, CosearchError, CosearchInputError
@@ -379,7 +381,7 @@ class Campaign:
         try:
             while True:
                 raise_if_interrupted()
-                claim = claim_trial(study, self.store, target, me, grace_s=self.grace_s)
+                claim = self._claim(study, target, me)
                 marked += claim.recovered
                 if bar is not None and claim.complete != bar.n:
                     bar.update(claim.complete - bar.n)
@@ -444,6 +446,19 @@ class Campaign:
         if failed:
             parts.append(f"failed={failed}")
         return " ".join(parts)
+
+    def _claim(self, study: optuna.Study, target: int, me: str, create: bool = True) -> Claim:
+        """:func:`claim_trial`; a Ctrl-C that cuts it short fails the trial it had claimed,
+        which would otherwise stay RUNNING until a later start found this process dead."""
+        stop: BaseException
+        try:
+            return claim_trial(study, self.store, target, me, grace_s=self.grace_s, create=create)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            stop = _detached(exc)
+        _release_connections(study_storage(study))
+        for trial_id in unstarted_claims(study, self.store, me):
+            self._fail(study, None, trial_id, INTERRUPTED)
+        raise stop
 
     def _run_claimed(self, study: optuna.Study, trial_id: int, heartbeat: Heartbeat) -> FrozenTrial:
         """:meth:`_run_one` on a trial this process claimed, with its heartbeat running; a
@@ -631,14 +646,7 @@ class Campaign:
             try:
                 while True:
                     raise_if_interrupted()
-                    claim = claim_trial(
-                        study,
-                        self.store,
-                        target,
-                        me,
-                        grace_s=self.grace_s,
-                        create=False,
-                    )
+                    claim = self._claim(study, target, me, create=False)
                     marked += claim.recovered
                     if claim.complete > last:
                         last, rounds = claim.complete, 0

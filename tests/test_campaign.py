@@ -376,6 +376,28 @@ def test_stale_heartbeat_from_another_host_is_recovered(make_config, db_url):
     assert t.state == TrialState.FAIL and "no heartbeat" in t.user_attrs["fail_reason"]
 
 
+def test_ctrl_c_during_the_claim_fails_the_claimed_trial(make_config, db_url, monkeypatch):
+    """Ctrl-C after the claim created its RUNNING trial but before the claim returned left
+    that trial RUNNING (about 1 in 180 interrupts; `status` then showed it running)."""
+    import cosearch.campaign as campaign_module
+
+    c = Campaign.from_config(load_config(make_config(trials=4)), storage=db_url)
+    c.run(1)
+    real = campaign_module.claim_trial
+
+    def claim_then_interrupt(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(campaign_module, "claim_trial", claim_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        c.run(4)
+    monkeypatch.undo()
+    states = [t.state for t in c.study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL]
+    assert c.study.trials[1].user_attrs["fail_reason"] == "interrupted by the user"
+
+
 def test_heartbeat_of_a_worker_killed_after_its_tell_is_removed(make_config, db_url):
     """A worker killed between telling its trial COMPLETE and removing its heartbeat row left
     the row for good; the next claim removes it and leaves the COMPLETE trial as it is."""
