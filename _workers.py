@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 from cosearch.store import Store, schema
 from cosearch.store._locks import store_lock
 from cosearch.store._optuna_compat import create_running_trial, study_storage
+from cosearch.store.queries import _optuna_models
 
 __all__ = ["Heartbeat", "Claim", "claim_trial", "recover_stale", "pid_alive"]
 
@@ -219,19 +220,16 @@ def recover_stale(
     with store.engine.begin() as conn:
         # and the rows of finished trials: a worker killed between telling its trial and
         # removing the row left one behind for good (its trial needs no recovery)
+        trials = _optuna_models().TrialModel.__table__
         done = sa.select(hb.c.trial_id).where(
             hb.c.trial_id.in_(
-                sa.select(_TRIALS.c.trial_id).where(_TRIALS.c.state != TrialState.RUNNING.name)
+                sa.select(trials.c.trial_id).where(trials.c.state != TrialState.RUNNING)
             )
         )
         drop = set(marked) | set(conn.execute(done).scalars())
         if drop:
             conn.execute(hb.delete().where(hb.c.trial_id.in_(sorted(drop))))
     return len(marked)
-
-
-#: Optuna's trials table, as far as recover_stale reads it
-_TRIALS = sa.table("trials", sa.column("trial_id"), sa.column("state"))
 
 
 def unstarted_claims(study: optuna.Study, store: Store, worker: str) -> list[int]:
