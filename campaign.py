@@ -86,6 +86,10 @@ class RunSummary:
     seconds: float
 
 
+#: study attribute: the exact models behind the campaign's sources (Evaluator.model_versions)
+MODELS_KEY = "cosearch.models"
+
+
 class Campaign:
     """One co-design campaign: a named Optuna study in a store, plus what scores its trials.
 
@@ -229,10 +233,42 @@ class Campaign:
                     "latency": self.config.latency_source,
                 },
             )
+            study.set_user_attr(MODELS_KEY, self.evaluator.model_versions())
         self._campaign_id = self.store.add_campaign(
             self.name, self.name, self.config.text, mine, _versions()
         )
         return study
+
+    def _check_models(self, study: optuna.Study) -> None:
+        """Refuse to add trials priced by another cost model version, or scored by another
+        predictor of the same id, than the campaign's first trials: its front would compare
+        the two kinds of numbers as one."""
+        stored = study.user_attrs.get(MODELS_KEY)
+        if stored is None:  # campaigns made before this attribute kept only the cost source
+            cost = (study.user_attrs.get("cosearch.sources") or {}).get("cost")
+            stored = {} if cost is None else {"cost": cost}
+        now = self.evaluator.model_versions()
+        for key, then in sorted(stored.items()):
+            if key not in now or now[key] == then:
+                continue
+            if key == "cost":
+                raise ConfigError(
+                    f"campaign {self.name!r} was priced by {then}, and this cosearch prices "
+                    f"with {now[key]}; new trials would mix the two models' numbers in one "
+                    "front. Use a new name to search with the new model",
+                    key="cost",
+                    path=self.config.path,
+                )
+            pid = key.split(":", 1)[1]
+            role = "accuracy" if self.config.accuracy_source == key else "latency"
+            raise ConfigError(
+                f"predictor {pid!r} was replaced (the stored one was made {now[key]}; campaign "
+                f"{self.name!r} started with the one made {then}); new trials would mix the two "
+                "predictors' values. Use a new campaign name, or store the new predictor under "
+                "another id",
+                key=role,
+                path=self.config.path,
+            )
 
     def _identity(self) -> dict[str, Any]:
         """The config's identity, plus the structure digest of a network read from a file
@@ -329,6 +365,7 @@ class Campaign:
     ) -> RunSummary:
         t0 = time.perf_counter()
         study = self.study
+        self._check_models(study)
         all_trials = self.trials()
         # seeded by the campaign seed and the history length: a resumed run continues the
         # sequence instead of replaying the first trials; a run that starts from the same
@@ -598,6 +635,7 @@ class Campaign:
         trials of the screen study (user attribute ``fidelity``; per-metric fidelities in
         the measurements). Candidates whose evaluation fails are skipped and counted.
         Raises ConfigError without a ``[screen]`` table."""
+        self._check_models(self.study)
         with latched_interrupts():
             return self.screener.screen(
                 self.config.screen.candidates if n is None else int(n),  # type: ignore[union-attr]
@@ -613,6 +651,7 @@ class Campaign:
         feasible first, by non-dominated rank on the screened objectives, then crowding
         distance; infeasible ones by total violation. Fewer than ``k`` when the screen runs
         out. Raises ConfigError without a ``[screen]`` table."""
+        self._check_models(self.study)
         with latched_interrupts():
             return self.screener.promote(
                 self.config.screen.promote if k is None else int(k),  # type: ignore[union-attr]
@@ -636,6 +675,7 @@ class Campaign:
         assert self.config.screen is not None
         t0 = time.perf_counter()
         study = self.study
+        self._check_models(study)
         me = worker_id()
         heartbeat = Heartbeat(self.store, me, self.heartbeat_s)
         bar = self._progress(self.count(), target) if progress else None

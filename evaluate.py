@@ -211,6 +211,18 @@ class Evaluator:
                 if pid is not None:
                     self.predictor(pid)
 
+    def model_versions(self) -> dict[str, str]:
+        """What exactly produces the metrics, where a later cosearch or a retrained predictor
+        could give other numbers under the same source name: the cost model's source with its
+        version, and each stored predictor's creation time (``--replace`` makes a new one)."""
+        out = {"cost": self.cost_model.source}
+        if self.store is not None:
+            for pid in (self._accuracy_predictor, self._latency_predictor):
+                if pid is not None:
+                    made = self.predictor(pid).created_at
+                    out[f"predictor:{pid}"] = "" if made is None else made.isoformat()
+        return out
+
     def predictor(self, predictor_id: str) -> Any:
         """The stored predictor ``predictor_id`` (a ``StoredPredictor``), loaded once.
 

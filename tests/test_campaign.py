@@ -355,6 +355,28 @@ def test_ctrl_c_before_a_commit_does_not_lock_out_the_fail(make_config, db_url, 
     assert c.run(3).completed == 3
 
 
+def test_a_campaign_priced_by_another_cost_model_version_is_not_extended(make_config, db_url):
+    """Costs change between cost model versions (row_stationary v1 -> v2): resuming a
+    campaign priced by the old one would mix both in one front. Reading it still works."""
+    c = Campaign.from_config(load_config(make_config(trials=4)), storage=db_url)
+    assert c.run(2).completed == 2
+    assert c.study.user_attrs["cosearch.models"] == {"cost": "analytical:systolic/v1"}
+    c.study.set_user_attr("cosearch.models", {"cost": "analytical:systolic/v0"})
+    with pytest.raises(ConfigError, match="priced by analytical:systolic/v0, and this"):
+        Campaign.from_config(load_config(make_config(trials=4)), storage=db_url).run(4)
+    # a campaign from before the attribute existed: its recorded cost source is checked
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+        conn.execute("DELETE FROM study_user_attributes WHERE key = 'cosearch.models'")
+        conn.execute(
+            "UPDATE study_user_attributes SET value_json = ? WHERE key = 'cosearch.sources'",
+            ('{"accuracy": "benchmark:nb201/cifar10", "cost": "analytical:systolic/v0"}',),
+        )
+    again = Campaign.from_config(load_config(make_config(trials=4)), storage=db_url)
+    with pytest.raises(ConfigError, match="priced by analytical:systolic/v0"):
+        again.run(4)
+    assert again.count() == 2 and len(again.pareto()) >= 1
+
+
 def test_stale_heartbeat_from_another_host_is_recovered(make_config, db_url):
     """A worker on another machine that stopped beating is recovered after the grace."""
     from cosearch._workers import claim_trial

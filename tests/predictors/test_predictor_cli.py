@@ -93,6 +93,30 @@ def test_train_list_and_load(capsys, tiny_nb201_csv, db_url) -> None:
         assert load_predictor(store, "lat5").kind == "fewshot"
 
 
+def test_a_replaced_predictor_does_not_score_more_trials_of_a_campaign(
+    capsys, tiny_nb201_csv, db_url, make_config
+) -> None:
+    """`predictor train --replace` under the id a campaign scores with: resuming it would put
+    the new predictor's values (of another target, even) beside the old ones in one front."""
+    from cosearch.campaign import Campaign
+    from cosearch.config import load_config
+
+    table = ["--table", str(tiny_nb201_csv), "--space", "nb201", "--storage", db_url]
+    train = ["predictor", "train", "--id", "acc", "--kind", "gbrt", *table, "--train", "60"]
+    assert _cli(capsys, *train, "--target", "cifar10_test_acc")[0] == 0
+    path = make_config(name="p", trials=4)
+    path.write_text(path.read_text().replace('"benchmark:nb201/cifar10"', '"predictor:acc"'))
+    c = Campaign.from_config(load_config(path), storage=db_url)
+    assert c.run(2).completed == 2
+    assert c.run(3).completed == 3  # the same predictor: resumes
+    again = [*train, "--target", "cifar10_test_acc", "--seed", "3", "--replace"]
+    assert _cli(capsys, *again)[0] == 0  # retrained on other rows: other values
+    resumed = Campaign.from_config(load_config(path), storage=db_url)
+    with pytest.raises(ConfigError, match="predictor 'acc' was replaced"):
+        resumed.run(4)
+    assert resumed.count() == 3 and len(resumed.pareto()) >= 1  # still readable
+
+
 def test_train_errors(capsys, tiny_nb201_csv, db_url, tmp_path) -> None:
     base = ["predictor", "train", "--id", "x", "--kind", "gp", "--target", "t"]
     with pytest.raises(ConfigError, match="exactly one of --table"):
