@@ -373,8 +373,13 @@ def _check_predictor_fits(found: Any, role: str, network: NetworkSpace) -> None:
             key=role,
         )
     trained = found.training_ref.get("network_options")
-    if trained is None and found.training_ref.get("source") == "table":
-        trained = type(network)().options  # stored before the options were recorded
+    if found.training_ref.get("source") == "table" and found.space is not None:
+        from cosearch.predictors.tables import network_options_of
+
+        # with the dataset and batch of the column it learned: predictors stored before
+        # kept the space's defaults whatever the column (or no options at all)
+        stored = trained if isinstance(trained, Mapping) else None
+        trained = network_options_of(found.space, found.target, stored)
     if not isinstance(trained, Mapping):
         return
     import json

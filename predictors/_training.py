@@ -221,7 +221,7 @@ def train_from_table(
     thousands of rows. Raises ConfigError for a bad kind, id, encoding, space, column or
     count; StoreInputError when the id exists and ``replace`` is False.
     """
-    from cosearch.predictors.tables import load_table
+    from cosearch.predictors.tables import load_table, network_options_of
 
     _check_kind(kind)
     check_predictor_id(predictor_id)
@@ -262,7 +262,7 @@ def train_from_table(
         "path": str(path),
         "sha256": _sha256(path),
         "space": space,
-        "network_options": _default_options(space),
+        "network_options": network_options_of(space, target),
         "target": target,
         "rows": int(n),
         "seed": int(seed),
@@ -287,18 +287,6 @@ def train_from_table(
         y_all[rows],
         meta,
     )
-
-
-def _default_options(space: str) -> dict[str, Any] | None:
-    """The options of the network a table describes: the space's defaults (None for a table
-    space with no network builder, such as fbnet)."""
-    from cosearch.errors import UnknownNameError
-    from cosearch.spaces import get_space
-
-    try:
-        return dict(get_space(space).options)
-    except UnknownNameError:
-        return None
 
 
 def _campaign_network_options(store: Store, campaign: str) -> dict[str, Any]:

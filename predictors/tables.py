@@ -41,7 +41,14 @@ import numpy as np
 
 from cosearch.errors import ConfigError
 
-__all__ = ["Table", "load_table", "encode_genotypes", "TABLE_SPACES", "ARCH_COLUMNS"]
+__all__ = [
+    "Table",
+    "load_table",
+    "encode_genotypes",
+    "network_options_of",
+    "TABLE_SPACES",
+    "ARCH_COLUMNS",
+]
 
 #: spaces whose tables this module reads
 TABLE_SPACES = ("nb201", "fbnet", "ofa_mbv3")
@@ -370,3 +377,39 @@ def _ofa_macs(plan: Any, resolution: int) -> tuple[np.ndarray, float]:
     total += plan.final_expand_width * plan.feature_mix_width
     total += plan.feature_mix_width * plan.num_classes
     return per_block, float(total)
+
+
+def network_options_of(
+    space: str, target: str, base: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The options of the network whose ``target`` column a benchmark table holds: ``base``
+    (default: the space's defaults), with the dataset of an NB201 accuracy column
+    (``cifar100_test_acc``: 100 classes; ``imagenet16_120_test_acc``: 16 x 16 inputs, 120
+    classes) and the batch of a ``lat_<device>_<batch>`` column (HELP's GPU columns: 1, 32,
+    64, 256; a suffix that is no power of two names a CPU, as in ``lat_gold_6240``). None for
+    a space with no network builder (fbnet)."""
+    import re
+
+    from cosearch.errors import UnknownNameError
+    from cosearch.spaces import get_space
+
+    if base is not None:
+        options = dict(base)
+    else:
+        try:
+            options = dict(get_space(space).options)
+        except UnknownNameError:
+            return None
+    if space == "nb201":
+        from cosearch.spaces.nb201 import DATASET_OPTIONS
+
+        for name in sorted(DATASET_OPTIONS, key=len, reverse=True):  # cifar100 before cifar10
+            if target == name or target.startswith(name + "_"):
+                options.update(DATASET_OPTIONS[name])
+                break
+    batch = re.fullmatch(r"lat_.+_(\d+)", target)
+    if batch is not None and "batch" in options:
+        n = int(batch.group(1))
+        if 0 < n <= 4096 and n & (n - 1) == 0:
+            options["batch"] = n
+    return options

@@ -312,6 +312,44 @@ def test_evaluator_refuses_predictors_that_do_not_fit_the_role(store, tiny_nb201
     evaluator(small, accuracy=None, latency="predictor:lat-small-all")
 
 
+def test_a_table_predictor_fits_the_network_of_its_column(store, tiny_nb201_csv) -> None:
+    """A predictor of a table's CIFAR-100 accuracy or batch-256 latency column belongs to the
+    network with 100 classes or batch 256. It used to be checked against the space's
+    defaults: the right network was refused and the 10-class, batch-1 one accepted."""
+    from cosearch.evaluate import Evaluator
+    from cosearch.predictors.tables import network_options_of
+    from cosearch.spaces import get_hardware_space, get_space
+
+    table = load_table(tiny_nb201_csv, "nb201")
+    x, y = table.features, table.latencies()[:, 0]
+    gbrt = GBRTLatencyPredictor(max_iter=5).fit(x, y)
+    defaults = dict(get_space("nb201").options)  # what train_from_table stored until now
+    for pid, target in (
+        ("acc100", "cifar100_test_acc"),
+        ("lat256", "lat_1080ti_256"),
+        ("gold", "lat_gold_6240"),
+    ):
+        ref = {"source": "table", "network_options": defaults}
+        save_predictor(store, pid, gbrt, encoding="table", space="nb201", target=target,
+                       training_ref=ref, X_train=x, y_train=y)  # fmt: skip
+    hw = get_hardware_space("systolic")
+
+    def evaluator(net, **sources):
+        return Evaluator(net, hw, cost="analytical:systolic", store=store, **sources)
+
+    with pytest.raises(ConfigError, match="num_classes = 100; this campaign's has num_classes"):
+        evaluator(get_space("nb201"), accuracy="predictor:acc100")
+    evaluator(get_space("nb201", num_classes=100), accuracy="predictor:acc100")
+    with pytest.raises(ConfigError, match="batch = 256; this campaign's has batch = 1"):
+        evaluator(get_space("nb201"), accuracy=None, latency="predictor:lat256")
+    evaluator(get_space("nb201", batch=256), accuracy=None, latency="predictor:lat256")
+    evaluator(get_space("nb201"), accuracy=None, latency="predictor:gold")  # a CPU, batch 1
+    imagenet = network_options_of("nb201", "imagenet16_120_test_acc")
+    assert imagenet is not None and (imagenet["input_size"], imagenet["num_classes"]) == (16, 120)
+    assert network_options_of("ofa_mbv3", "lat_titan_xp_64")["batch"] == 64  # type: ignore[index]
+    assert network_options_of("fbnet", "lat_pixel3") is None
+
+
 def test_fewshot_transform_scores_survive_the_store(store, tiny_nb201_csv) -> None:
     table = load_table(tiny_nb201_csv, "nb201")
     meta = FewShotLatencyPredictor(epochs=2, meta_episodes=2).fit(
