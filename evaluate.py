@@ -143,6 +143,19 @@ class Evaluator:
                 self._latency_predictor = what
             else:
                 self._latency_device = _check_latency_table(latency, what, network)
+                named = getattr(hardware, "device_name", None)
+                if hardware.name == "device" and named is not None:
+                    from cosearch.hwmodels.measured import DEFAULT_DEVICE, canonical_device
+
+                    # the default device (its trials carry no name) takes any table
+                    mine = canonical_device(self._latency_device)
+                    if named not in (DEFAULT_DEVICE, mine):
+                        raise ConfigError(
+                            f"latency source {latency!r} is the table of device "
+                            f"{self._latency_device!r}, but the hardware space is device "
+                            f"{named!r}: its trials would carry another device's latency",
+                            key="latency",
+                        )
         if accuracy is not None and accuracy.startswith("predictor:"):
             _, self._accuracy_predictor = _split_source(accuracy, "accuracy", _ACCURACY_KINDS)
         elif accuracy is not None:

@@ -75,6 +75,20 @@ def test_measured_device_is_not_timed_when_latency_comes_from_elsewhere(monkeypa
     assert timed.metric_names() == ["latency_ms", "latency_spread_ms", "macs"]
 
 
+def test_a_named_device_takes_only_its_own_latency_table():
+    """hw device pixel3 with the 1080 Ti table recorded 1080 Ti latencies on trials labelled
+    pixel3; the default device (trials without a name) still takes any table."""
+    net = cosearch.get_space("nb201")
+    pixel3 = cosearch.get_hardware_space("device", device="pixel3")
+    with pytest.raises(ConfigError, match="table of device '1080ti_1', but the hardware space"):
+        Evaluator(net, pixel3, accuracy=None, cost="measured:pixel3",
+                  latency="benchmark:nb201/1080ti_1")  # fmt: skip
+    ev = Evaluator(net, pixel3, accuracy=None, cost="measured:pixel3",
+                   latency="benchmark:nb201/pixel3")  # fmt: skip
+    arch = net.build(net.from_string(ARCH_1))
+    assert ev.evaluate(arch, pixel3.default()).metrics["latency_ms"].value == pytest.approx(17.2381)
+
+
 @pytest.mark.parametrize(
     "source",
     ["benchmark:nb201/edgegpu", "benchmark:nb201", "benchmark:pixel3", "benchmark:darts/pixel3"],
