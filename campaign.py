@@ -122,6 +122,14 @@ class Campaign:
             latency=config.latency_source,
             store=store,
         )
+        if "accuracy_std" in {*config.metric_names, *(c.metric for c in config.constraints)}:
+            if "accuracy_std" not in self.evaluator.metric_names():
+                raise ConfigError(
+                    f"accuracy_std needs an accuracy predictor that gives one (kinds gp, "
+                    f"ensemble); {config.accuracy_source!r} gives none",
+                    key="evaluate.accuracy",
+                    path=config.path,
+                )
         persist = config.layer_cache == "store" or (
             config.layer_cache == "auto" and self.evaluator.cost_model.persist_layer_costs
         )

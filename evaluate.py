@@ -265,7 +265,14 @@ class Evaluator:
         return float(p.predict([arch])[0]), None
 
     def metric_names(self) -> list[str]:
+        """The metrics :meth:`evaluate` records. ``accuracy_std`` comes with an accuracy
+        predictor that gives one (``gp``, ``ensemble``); without a store to look at the
+        predictor (config validation), it is assumed to."""
         names = ["accuracy"] if self._accuracy_table or self._accuracy_predictor else []
+        if self._accuracy_predictor is not None and (
+            self.store is None or self.predictor(self._accuracy_predictor).has_std
+        ):
+            names.append("accuracy_std")
         if self.measured:
             timed = self._latency_predictor is None and self._latency_device is None
             return names + ["latency_ms"] + (["latency_spread_ms"] if timed else []) + ["macs"]

@@ -348,7 +348,10 @@ def _metrics_section() -> list[str]:
         "",
         "What objectives and constraints can name. For an analytical cost model with an",
         f"accuracy source (e.g. nb201 x systolic): {names}. Units are in the names; weight-",
-        "sharing strategies add the metrics they measure themselves (`accuracy`).",
+        "sharing strategies add the metrics they measure themselves (`accuracy`). An",
+        "accuracy predictor with uncertainty (`predictor:<id>` of kind `gp` or `ensemble`) adds",
+        "`accuracy_std`, the predicted standard deviation (percentage points): a constraint",
+        '`"accuracy_std <= 2"` keeps only candidates the predictor is confident about.',
         "",
     ]
 

@@ -117,6 +117,31 @@ def test_a_replaced_predictor_does_not_score_more_trials_of_a_campaign(
     assert resumed.count() == 3 and len(resumed.pareto()) >= 1  # still readable
 
 
+def test_accuracy_std_of_a_predictor_can_be_constrained(
+    capsys, tiny_nb201_csv, db_url, make_config
+) -> None:
+    """`accuracy_std <= X` (trust only confident predictions) with a gp predictor; a kind
+    without a std is refused when the campaign opens, not at every trial."""
+    from cosearch.campaign import Campaign
+    from cosearch.config import load_config
+
+    table = ["--table", str(tiny_nb201_csv), "--space", "nb201", "--storage", db_url]
+    base = ["predictor", "train", *table, "--target", "cifar10_test_acc", "--train", "60"]
+    assert _cli(capsys, *base, "--id", "gp", "--kind", "gp")[0] == 0
+    assert _cli(capsys, *base, "--id", "gbrt", "--kind", "gbrt")[0] == 0
+    path = make_config(name="s", trials=3)
+    text = path.read_text().replace('"benchmark:nb201/cifar10"', '"predictor:gp"')
+    path.write_text(text.replace('["area_mm2 <= 4"]', '["area_mm2 <= 4", "accuracy_std <= 1e9"]'))
+    c = Campaign.from_config(load_config(path), storage=db_url)
+    assert c.run(3).completed == 3
+    trial = c.study.trials[0]
+    std = trial.user_attrs["metrics"]["accuracy_std"]
+    assert std > 0 and trial.system_attrs["constraints"][1] == pytest.approx(std - 1e9)
+    path.write_text(path.read_text().replace('"predictor:gp"', '"predictor:gbrt"'))
+    with pytest.raises(ConfigError, match="accuracy_std needs an accuracy predictor that gives"):
+        Campaign.from_config(load_config(path), storage=db_url)
+
+
 def test_train_errors(capsys, tiny_nb201_csv, db_url, tmp_path) -> None:
     base = ["predictor", "train", "--id", "x", "--kind", "gp", "--target", "t"]
     with pytest.raises(ConfigError, match="exactly one of --table"):
