@@ -265,9 +265,9 @@ def section(
         target = float(mean_r[-1])
         reach = trials_to_reach(list(mean_m), target, every)
         lines.append(
-            f"- mean curves: `rl` ends at {target:.4f}; `marl` reaches it after "
-            f"{reach if reach is not None else 'never (within the run)'} trials "
-            f"(half the budget: {trials // 2}). "
+            f"- mean curves: `rl` ends at {target:.4f}; `marl` "
+            + (f"reaches it after {reach} trials" if reach is not None else "never reaches it")
+            + f" (half the budget: {trials // 2}). "
             + (
                 "**Goal met.**"
                 if reach is not None and reach <= trials // 2
