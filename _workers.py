@@ -216,18 +216,18 @@ def recover_stale(
         if retry and not {"retry_of", SCREENED_FROM} & set(t.user_attrs) and t.params:
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
     store.discard_evaluations(marked)
+    # and the rows of finished trials: a worker killed between telling its trial and removing
+    # the row left one behind for good (its trial needs no recovery). Driven from the few
+    # heartbeat rows (a primary-key lookup each), not a scan of the trials: this runs per claim
     hb = schema.heartbeats
-    with store.engine.begin() as conn:
-        # and the rows of finished trials: a worker killed between telling its trial and
-        # removing the row left one behind for good (its trial needs no recovery)
-        trials = _optuna_models().TrialModel.__table__
-        done = sa.select(hb.c.trial_id).where(
-            hb.c.trial_id.in_(
-                sa.select(trials.c.trial_id).where(trials.c.state != TrialState.RUNNING)
-            )
-        )
-        drop = set(marked) | set(conn.execute(done).scalars())
-        if drop:
+    trials = _optuna_models().TrialModel.__table__
+    finished = sa.exists().where(
+        trials.c.trial_id == hb.c.trial_id, trials.c.state != TrialState.RUNNING
+    )
+    with store.engine.connect() as conn:
+        drop = set(marked) | set(conn.execute(sa.select(hb.c.trial_id).where(finished)).scalars())
+    if drop:
+        with store.engine.begin() as conn:
             conn.execute(hb.delete().where(hb.c.trial_id.in_(sorted(drop))))
     return len(marked)
 
