@@ -537,10 +537,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             accuracy=cfg.get("accuracy_source"),
             cost=cfg.get("cost_source"),
         )
-        info["cost_model"] = evaluator.cost_model.source
-        device = getattr(evaluator.hardware, "device_name", None)
-        if evaluator.measured and device is not None:
-            info["cost_model"] = evaluator.cost_model.source_for(device)
+        info["cost_model"] = evaluator.cost_source
         if not evaluator.measured:  # a measured device times whole models: no layer costs
             layers = extract_layers(model_from_bytes(ev["onnx"]))
             acc = Accelerator(ev["template"], ev["accelerator"])

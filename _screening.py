@@ -147,7 +147,7 @@ class Screener:
             return self._open_locked(name, store.optuna_storage)
 
     def _open_locked(self, name: str, storage: Any) -> optuna.Study:
-        sources = {**self.config.sources(), "cost": self.evaluator.cost_model.source}
+        sources = {**self.config.sources(), "cost": self.evaluator.cost_source}
         try:
             sid = storage.get_study_id_from_name(name)
         except KeyError:
@@ -159,6 +159,9 @@ class Screener:
                 # made by a process that stopped before writing its attributes: ours
                 return self._describe(study, sources)
             dirs = [d.name.lower() for d in study.directions]
+            if self.evaluator.measured and stored is not None:
+                # before 2026-12-07 every measured campaign recorded the CPU's source here
+                stored = {**stored, "cost": sources["cost"]}
             if stored != sources or dirs != self.directions:
                 raise ConfigError(
                     f"campaign {self.campaign.name!r} already has screened trials from "

@@ -237,7 +237,7 @@ class Campaign:
                 "cosearch.sources",
                 {
                     "accuracy": self.config.accuracy_source,
-                    "cost": self.evaluator.cost_model.source,
+                    "cost": self.evaluator.cost_source,
                     "latency": self.config.latency_source,
                 },
             )
@@ -259,6 +259,8 @@ class Campaign:
         for key, then in sorted(stored.items()):
             if key not in now or now[key] == then:
                 continue
+            if key == "cost" and self.evaluator.measured:
+                continue  # a device's timings carry no model version; the device is config
             if key == "cost":
                 raise ConfigError(
                     f"campaign {self.name!r} was priced by {then}, and this cosearch prices "

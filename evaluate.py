@@ -224,11 +224,25 @@ class Evaluator:
                 if pid is not None:
                     self.predictor(pid)
 
+    @property
+    def cost_source(self) -> str:
+        """What prices the candidates' costs, as recorded in a campaign's attributes: the
+        cost model's source; for a ``measured:`` cost, the device that times them, or
+        ``analytical:onnx`` (MACs only) when a table or predictor gives the latency instead."""
+        if not self.measured:
+            return str(self.cost_model.source)
+        if self._latency_predictor is not None or self._latency_device is not None:
+            return "analytical:onnx"
+        from cosearch.hwmodels.measured import DEFAULT_DEVICE, MeasuredCostModel
+
+        device = getattr(self.hardware, "device_name", None) or DEFAULT_DEVICE
+        return MeasuredCostModel.source_for(device)
+
     def model_versions(self) -> dict[str, str]:
         """What exactly produces the metrics, where a later cosearch or a retrained predictor
         could give other numbers under the same source name: the cost model's source with its
         version, and each stored predictor's creation time (``--replace`` makes a new one)."""
-        out = {"cost": self.cost_model.source}
+        out = {"cost": self.cost_source}
         if self.store is not None:
             for pid in (self._accuracy_predictor, self._latency_predictor):
                 if pid is not None:

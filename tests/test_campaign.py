@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from cosearch import Campaign, load_config
 from cosearch.errors import ConfigError
 
-from .conftest import ROOT
+from .conftest import QUICK_TOML, ROOT
 
 
 def test_run_and_resume_counts_complete_trials(make_config, db_url):
@@ -480,3 +480,23 @@ def test_workers_started_together_propose_different_candidates(make_config, tmp_
     done = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(done) == 13
     assert len({tuple(sorted(t.params.items())) for t in done}) == 13
+
+
+def test_a_device_campaign_records_what_prices_it(make_config, db_url):
+    """With latency from a device table nothing is timed: the campaign recorded
+    'measured:onnxruntime-cpu' as its cost source anyway (for any device). It records the MACs
+    count instead, and a campaign that has the old attribute still resumes."""
+    text = (
+        QUICK_TOML.format(name="dev", trials=4, seed=0, strategy="random")
+        .replace('hardware = "systolic"', 'hardware = "device"')
+        .replace('energy_mj = "minimize"\nconstraints = ["area_mm2 <= 4"]', "")
+        .replace('"analytical:systolic"', '"measured:pixel3"\nlatency = "benchmark:nb201/pixel3"')
+        + '\n[space.hw]\ndevice = "pixel3"\n'
+    )
+    c = Campaign.from_config(load_config(make_config(name="dev", text=text)), storage=db_url)
+    assert c.run(2).completed == 2
+    assert c.study.user_attrs["cosearch.sources"]["cost"] == "analytical:onnx"
+    assert c.study.user_attrs["cosearch.models"] == {"cost": "analytical:onnx"}
+    c.study.set_user_attr("cosearch.models", {"cost": "measured:onnxruntime-cpu"})
+    again = Campaign.from_config(load_config(make_config(name="dev", text=text)), storage=db_url)
+    assert again.run(4).ran == 2 and again.count() == 4
