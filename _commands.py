@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import io
 import json
 import math
@@ -746,9 +747,34 @@ def _json_value(v: Any) -> Any:
     return str(v)
 
 
+def _check_port(host: str, port: int) -> None:
+    """Raise CosearchInputError unless the dashboard can listen on ``host:port`` (the server
+    itself would announce it and then fail with a bare OSError)."""
+    import socket
+
+    if not 0 <= port <= 65535:
+        raise CosearchInputError(f"--port must be between 0 and 65535; got {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise CosearchInputError(f"--host {host!r} is not an address of this machine") from exc
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            s.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                msg = f"port {port} on {host} is in use; pass another --port"
+            else:
+                msg = f"cannot listen on --host {host} --port {port}: {exc.strerror or exc}"
+            raise CosearchInputError(msg) from exc
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     import optuna_dashboard
 
+    _check_port(args.host, args.port)
     with _store(args) as store:
         url = f"http://{args.host}:{args.port}/dashboard/"
         if args.name:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -136,3 +139,34 @@ def pg_url(pg_server):
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.dispose()
+
+
+def serve_dashboard(name: str, url: str, log: Path) -> tuple[subprocess.Popen, int]:
+    """Start `cosearch dashboard` on a free port and wait until it answers. The port is free
+    when chosen but another process may take it before the server binds: then try another."""
+    for _ in range(3):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with log.open("w") as err:  # a file: a pipe nobody reads fills up with request logs
+            server = subprocess.Popen(
+                [sys.executable, "-m", "cosearch.cli", "dashboard", name, "--storage", url]
+                + ["--port", str(port)],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+        deadline = time.time() + 60
+        while server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5):
+                    return server, port
+            except OSError:
+                if time.time() > deadline:
+                    server.terminate()
+                    pytest.fail("the dashboard did not answer within 60 s")
+                time.sleep(0.3)
+        said = log.read_text()
+        if "is in use" not in said:
+            pytest.fail(f"the dashboard exited with {server.returncode}: {said[-2000:]}")
+    pytest.fail("three free ports were taken before the dashboard could bind one")

@@ -6,15 +6,12 @@ import html
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
-from .conftest import QUICK_TOML, ROOT, run_cli
+from .conftest import QUICK_TOML, run_cli, serve_dashboard
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -54,35 +51,9 @@ def test_dashboard_shows_campaign_trials_and_artifacts(tmp_path):
     url = f"sqlite:///{tmp_path / 'b.db'}"
     r = run_cli("run", str(cfg), "--storage", url, "--no-progress")
     assert r.returncode == 0, r.stderr
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cosearch.cli",
-            "dashboard",
-            "browser",
-            "--storage",
-            url,
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    server, port = serve_dashboard("browser", url, tmp_path / "dashboard.log")
     base = f"http://127.0.0.1:{port}/dashboard/studies/1"
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5)
-                break
-            except OSError:
-                assert server.poll() is None and time.time() < deadline
-                time.sleep(0.3)
         trials_page = _text(_chromium(["--dump-dom", f"{base}/trials"], tmp_path).stdout)
         assert "browser (id=1)" in trials_page
         assert "12 Trials" in trials_page

@@ -205,45 +205,16 @@ def test_spaces_name_lists_the_parameters_a_campaign_can_search():
     assert "systolic" in r.stderr  # the valid names are listed
 
 
-def test_dashboard_serves_the_store(campaign_db):
-    import socket
-    import subprocess
-    import sys
-    import time
+def test_dashboard_serves_the_store(campaign_db, tmp_path):
     import urllib.request
 
+    from .conftest import serve_dashboard
+
     _, url, _ = campaign_db
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cosearch.cli",
-            "dashboard",
-            "cli",
-            "--storage",
-            url,
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc, port = serve_dashboard("cli", url, tmp_path / "dashboard.log")
     try:
-        deadline = time.time() + 60
-        body = None
-        while time.time() < deadline and body is None:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/api/studies", timeout=5
-                ) as resp:
-                    body = json.loads(resp.read())
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read().decode()
-                time.sleep(0.3)
-        assert body is not None
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as resp:
+            body = json.loads(resp.read())
         (study,) = body["study_summaries"]
         assert study["study_name"] == "cli"
         with urllib.request.urlopen(
@@ -256,6 +227,10 @@ def test_dashboard_serves_the_store(campaign_db):
         assert all(len(t["constraints"]) == 2 for t in detail["trials"])
         keys = {a["key"] for a in detail["trials"][0]["user_attrs"]}
         assert {"metrics", "sources", "architecture", "accelerator", "worker"} <= keys
+        # a second dashboard on the same port: one line, exit 2 (was an OSError, exit 1)
+        r = run_cli("dashboard", "--storage", url, "--port", str(port))
+        assert r.returncode == 2
+        assert r.stderr == f"error: port {port} on 127.0.0.1 is in use; pass another --port\n"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
