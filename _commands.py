@@ -614,7 +614,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         note = "structure only (weights are graph inputs)"
     else:
         cfg = _campaign_config(row)
-        arch = get_space(cfg.network, **cfg.network_options).build(ev["genotype"])
+        arch = get_space(cfg.network, **cfg.space_options()).build(ev["genotype"])
         if arch.digest != ev["arch_digest"]:
             raise StoreInputError(
                 f"this cosearch builds trial {t.number}'s genotype into a different network "

@@ -112,7 +112,7 @@ class Campaign:
         self.heartbeat_s = heartbeat_s
         self.grace_s = grace_s
         self.poll_s = poll_s
-        self.network = get_space(config.network, **config.network_options)
+        self.network = get_space(config.network, **config.space_options())
         self.hardware = get_hardware_space(config.hardware, **config.hardware_ranges)
         self.evaluator = Evaluator(
             self.network,

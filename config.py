@@ -158,6 +158,22 @@ class CampaignConfig:
     screen: ScreenConfig | None = None
     text: str = ""
     path: str | None = None
+    #: the folder of the TOML file (None for text): a relative ``onnx_file`` path is read
+    #: from there, as written in the file; see :meth:`space_options`
+    base_dir: str | None = None
+
+    def space_options(self) -> dict[str, Any]:
+        """The network space's options, with a relative ``onnx_file`` path taken from the
+        TOML file's folder; from the working directory only when the file is there and not
+        beside the TOML (how such paths were read before). ``network_options`` keeps the path
+        as written: it is part of the campaign's identity."""
+        opts = dict(self.network_options)
+        written = opts.get("path")
+        if self.network == "onnx_file" and isinstance(written, str) and self.base_dir:
+            beside = Path(self.base_dir) / written
+            if not Path(written).is_absolute() and (beside.exists() or not Path(written).exists()):
+                opts["path"] = str(beside)
+        return opts
 
     @property
     def directions(self) -> list[str]:
@@ -256,8 +272,13 @@ class _Reader:
         return tbl
 
 
-def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
-    """Parse and validate campaign TOML text. Raises :class:`ConfigError`."""
+def parse_config(
+    text: str, *, path: str | None = None, base_dir: str | None = None
+) -> CampaignConfig:
+    """Parse and validate campaign TOML text. Raises :class:`ConfigError`.
+
+    ``base_dir``: the folder relative file paths in the text are read from (the TOML file's
+    folder; :func:`load_config` passes it); the working directory when None."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -379,6 +400,7 @@ def parse_config(text: str, *, path: str | None = None) -> CampaignConfig:
         screen=screen,
         text=text,
         path=path,
+        base_dir=base_dir,
     )
     _check_names(cfg, r)
     return cfg
@@ -457,7 +479,7 @@ def _check_names(cfg: CampaignConfig, r: _Reader) -> None:
         return r.error(key, msg, type(exc))
 
     try:
-        net = get_space(cfg.network, **cfg.network_options)
+        net = get_space(cfg.network, **cfg.space_options())
     except ConfigError as exc:
         raise rekey(exc, "space.net") from exc
     except TypeError as exc:
@@ -538,4 +560,4 @@ def load_config(path: str | Path) -> CampaignConfig:
         text = raw.decode("utf-8-sig")  # a byte-order mark some editors write is not TOML
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file is not UTF-8 text (byte {exc.start})", path=str(p)) from exc
-    return parse_config(text, path=str(p))
+    return parse_config(text, path=str(p), base_dir=str(p.parent))

@@ -25,13 +25,15 @@ _OPTIONS = ("path", "batch", "symbols")
 
 @register_space("onnx_file")
 class OnnxFileSpace(NetworkSpace):
-    """A fixed ONNX model from a file.
+    """A fixed ONNX model from a file; in a campaign TOML a relative ``path`` is read from the
+    TOML file's folder.
 
-    Options: ``path`` (str, the ``.onnx`` file; relative paths are taken from the working
-    directory), ``batch`` (int >= 1, default 1: the value of a symbolic or unknown batch axis
-    of the model's inputs) and ``symbols`` (``{name: int}``, values of other named symbolic
-    input dimensions such as a sequence length). See :func:`~cosearch.spaces.onnx_io.load_onnx`
-    for what is checked; the file is read once, here.
+    Options: ``path`` (str, the ``.onnx`` file; here relative paths are taken from the working
+    directory: :meth:`CampaignConfig.space_options <cosearch.config.CampaignConfig.space_options>`
+    resolves a TOML's), ``batch`` (int >= 1, default 1: the value of a symbolic or unknown
+    batch axis of the model's inputs) and ``symbols`` (``{name: int}``, values of other named
+    symbolic input dimensions such as a sequence length). See
+    :func:`~cosearch.spaces.onnx_io.load_onnx` for what is checked; the file is read once, here.
 
     ``path`` may be left out only to describe the space (``cosearch spaces`` lists every space
     without options): :meth:`build` then raises ConfigError.

@@ -177,3 +177,33 @@ def test_show_needs_only_the_stored_graph(tmp_path: Path, capsys: pytest.Capture
     assert main(["show", "gone", "0", "--storage", url]) == 0
     out = capsys.readouterr().out
     assert "architecture: the model file's network" in out and "per-layer costs" in out
+
+
+def test_a_relative_model_path_is_read_beside_the_toml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cosearch run project/c.toml` with `path = "m.onnx"` next to it looked for m.onnx in the
+    working directory; a path relative to the working directory keeps working."""
+    project = tmp_path / "project"
+    project.mkdir()
+    write_model(project / "m.onnx", out_channels=8)
+    text = (
+        'name = "rel"\ntrials = 1\n[space]\nnetwork = "onnx_file"\nhardware = "systolic"\n'
+        '[space.net]\npath = "m.onnx"\n[objectives]\nlatency_ms = "minimize"\n'
+    )
+    (project / "c.toml").write_text(text)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write_model(elsewhere / "m.onnx", out_channels=4)  # a different m.onnx in the cwd
+    monkeypatch.chdir(elsewhere)
+    cfg = cosearch.load_config(project / "c.toml")
+    assert cfg.network_options["path"] == "m.onnx"  # the identity keeps the path as written
+    space = get_space(cfg.network, **cfg.space_options())
+    assert extract_layers(space.build({}).onnx())[0].k == 8  # the model beside the TOML
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    assert cosearch.Campaign(cfg, cosearch.open_store(url)).run().completed == 1
+    # written relative to the working directory (as before), with no such file beside the TOML
+    (project / "old.toml").write_text(text.replace('"m.onnx"', '"elsewhere/m.onnx"'))
+    monkeypatch.chdir(tmp_path)
+    cfg = cosearch.load_config(project / "old.toml")
+    assert extract_layers(get_space("onnx_file", **cfg.space_options()).build({}).onnx())[0].k == 4
