@@ -260,7 +260,15 @@ class Campaign:
             if key not in now or now[key] == then:
                 continue
             if key == "cost" and self.evaluator.measured:
-                continue  # a device's timings carry no model version; the device is config
+                if " on " not in then or " on " not in now[key]:
+                    continue  # recorded before the timing machine was (2026-12-07)
+                raise ConfigError(
+                    f"campaign {self.name!r} was timed with {then}; here it would be "
+                    f"{now[key]}: new trials would mix two machines' timings in one front. "
+                    "Use a new name to measure on this machine",
+                    key="cost",
+                    path=self.config.path,
+                )
             if key == "cost":
                 raise ConfigError(
                     f"campaign {self.name!r} was priced by {then}, and this cosearch prices "

@@ -241,8 +241,12 @@ class Evaluator:
     def model_versions(self) -> dict[str, str]:
         """What exactly produces the metrics, where a later cosearch or a retrained predictor
         could give other numbers under the same source name: the cost model's source with its
-        version, and each stored predictor's creation time (``--replace`` makes a new one)."""
+        version (for a timed device, with the machine that times it), and each stored
+        predictor's creation time (``--replace`` makes a new one)."""
         out = {"cost": self.cost_source}
+        if out["cost"].startswith("measured:"):  # timings are only comparable on one machine
+            device = getattr(self.hardware, "device_name", None) or "cpu"
+            out["cost"] += f" on {self.cost_model.machine(device)}"
         if self.store is not None:
             for pid in (self._accuracy_predictor, self._latency_predictor):
                 if pid is not None:

@@ -204,6 +204,16 @@ class MeasuredCostModel(CostModel):
         ``measured:onnxruntime-cuda``."""
         return f"measured:onnxruntime-{canonical_device(device)}"
 
+    def machine(self, device: str) -> str:
+        """What times ``device`` here, for telling two machines' timings apart: the processor
+        (CPU model name, or the GPU's for cuda), the thread count and onnxruntime's version,
+        e.g. ``"AMD EPYC 7B13, 1 thread, onnxruntime 1.23.2"``."""
+        import onnxruntime as ort
+
+        chip = _gpu_name() if canonical_device(device) == "cuda" else _cpu_name()
+        threads = f"{self.threads} thread{'s' if self.threads > 1 else ''}"
+        return f"{chip}, {threads}, onnxruntime {ort.__version__}"
+
     # -- the CostModel surface ----------------------------------------------------------------
     def layer_cost(self, layer: Layer, acc: Accelerator) -> LayerCost:
         raise TypeError(
@@ -332,3 +342,33 @@ class MeasuredCostModel(CostModel):
             provider=provider,
             samples_ms=tuple(samples),
         )
+
+
+def _cpu_name() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo, else what :mod:`platform` knows)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                    return " ".join(value.split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def _gpu_name() -> str:
+    """The first NVIDIA GPU's model name from the Linux driver, else "unknown GPU"."""
+    from pathlib import Path
+
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            for line in info.read_text(errors="replace").splitlines():
+                key, _, value = line.partition(":")
+                if key.strip() == "Model" and value.strip():
+                    return " ".join(value.split())
+        except OSError:
+            continue
+    return "unknown GPU"

@@ -500,3 +500,30 @@ def test_a_device_campaign_records_what_prices_it(make_config, db_url):
     c.study.set_user_attr("cosearch.models", {"cost": "measured:onnxruntime-cpu"})
     again = Campaign.from_config(load_config(make_config(name="dev", text=text)), storage=db_url)
     assert again.run(4).ran == 2 and again.count() == 4
+
+
+def test_a_timed_campaign_is_not_extended_on_another_machine(make_config, db_url):
+    """Measured latencies of two machines are different numbers: resumed (or joined by a
+    worker) on another CPU, a measured campaign mixed them in one front."""
+    text = (
+        QUICK_TOML.format(name="timed", trials=1, seed=0, strategy="random")
+        .replace('hardware = "systolic"', 'hardware = "device"')
+        .replace('energy_mj = "minimize"\nconstraints = ["area_mm2 <= 4"]', "")
+        .replace('cost = "analytical:systolic"', 'cost = "measured:cpu"')
+    )
+    c = Campaign.from_config(load_config(make_config(name="timed", text=text)), storage=db_url)
+    assert c.run(1).completed == 1
+    recorded = c.study.user_attrs["cosearch.models"]["cost"]
+    assert recorded.startswith("measured:onnxruntime-cpu on ") and "onnxruntime 1." in recorded
+    c.study.set_user_attr("cosearch.models", {"cost": recorded.replace(" on ", " on Other CPU ")})
+    again = Campaign.from_config(load_config(make_config(name="timed", text=text)), storage=db_url)
+    with pytest.raises(ConfigError, match="would mix two machines' timings"):
+        again.run(2)
+    # a campaign from before the machine was recorded goes on
+    c.study.set_user_attr("cosearch.models", {"cost": "measured:onnxruntime-cpu"})
+    assert (
+        Campaign.from_config(load_config(make_config(name="timed", text=text)), storage=db_url)
+        .run(2)
+        .ran
+        == 1
+    )
