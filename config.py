@@ -331,7 +331,12 @@ def parse_config(
                         f"bad constraint {item!r} in {key}: expected "
                         '"<metric> <=|>=|<|> <number>", e.g. "area_mm2 <= 4"',
                     )
-                constraints.append(Constraint(m.group(1), m.group(2), float(m.group(3))))
+                bound = float(m.group(3))
+                if not math.isfinite(bound):  # "1e400" parses to inf: met by nothing or all
+                    raise r.error(
+                        key, f"bad constraint {item!r} in {key}: the bound is not a finite number"
+                    )
+                constraints.append(Constraint(m.group(1), m.group(2), bound))
             continue
         if not isinstance(value, str) or value.lower() not in _DIRECTIONS:
             raise r.error(key, f'{key} must be "maximize" or "minimize"; got {value!r}')

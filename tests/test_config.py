@@ -71,7 +71,9 @@ def test_bad_direction():
     assert "maximize" in str(e) and "smaller" in str(e)
 
 
-@pytest.mark.parametrize("bad", ['"area_mm2 << 4"', '"4 >= area_mm2"', '"area_mm2 <= four"'])
+@pytest.mark.parametrize(
+    "bad", ['"area_mm2 << 4"', '"4 >= area_mm2"', '"area_mm2 <= four"', '"area_mm2 <= 1e400"']
+)
 def test_bad_constraint(bad):
     e = _err(GOOD.replace('"area_mm2 <= 4"', bad))
     assert "constraint" in str(e) and e.line == 13
