@@ -683,7 +683,8 @@ class Campaign:
         Workers may run it side by side: queueing stops at ``n_trials`` counting the trials
         running and queued, promoted trials of dead workers are marked FAIL (their candidates
         go back to the pool), and concurrent rounds draw different candidates. Raises
-        CosearchError when three screening rounds in a row complete no trial."""
+        CosearchError when three screening rounds in a row complete no trial and start none
+        elsewhere (their promoted trials fail)."""
         from cosearch.store import worker_id
 
         target = self.config.trials if n_trials is None else int(n_trials)
@@ -698,7 +699,7 @@ class Campaign:
         heartbeat = Heartbeat(self.store, me, self.heartbeat_s)
         bar = self._progress(self.count(), target) if progress else None
         ran = failed = marked = rounds = 0
-        last = -1
+        last = (-1, -1)  # the most (COMPLETE, COMPLETE + RUNNING) trials seen
 
         with latched_interrupts():
             try:
@@ -706,8 +707,10 @@ class Campaign:
                     raise_if_interrupted()
                     claim = self._claim(study, target, me, create=False)
                     marked += claim.recovered
-                    if claim.complete > last:
-                        last, rounds = claim.complete, 0
+                    # progress: a trial completed, or other workers took the rounds' trials
+                    seen = (claim.complete, claim.complete + claim.running)
+                    if seen[0] > last[0] or seen[1] > last[1]:
+                        last, rounds = (max(seen[0], last[0]), max(seen[1], last[1])), 0
                     if bar is not None and claim.complete != bar.n:
                         bar.update(claim.complete - bar.n)
                     if claim.state == "done":

@@ -316,3 +316,58 @@ def test_a_screen_study_left_half_made_is_taken_over(tmp_path):
     s = c.screen(20)
     assert s.screened == 20
     assert c.screen_study.user_attrs["cosearch.sources"]["cost"].startswith("analytical:")
+
+
+def test_promotions_taken_by_other_workers_are_not_rounds_without_progress(tmp_path, monkeypatch):
+    """Another worker may claim each trial a round queues before this one does (promote = 1,
+    long trials). Those trials are running, not lost: three such rounds in a row raised
+    'three screening rounds in a row completed no trial'."""
+    from cosearch import _screening
+    from cosearch._workers import claim_trial
+    from cosearch.store import schema
+
+    cfg = tmp_path / "race.toml"
+    cfg.write_text(
+        _toml(name="race", trials=4, screen=SCREEN.replace("promote = 10", "promote = 1"))
+    )
+    c = Campaign.from_toml(cfg, storage=f"sqlite:///{tmp_path / 'r.db'}")
+    real_queue = _screening.Screener.queue
+    taken: list[int] = []
+
+    def queue_then_taken_elsewhere(self, k, *, target=None):
+        out = real_queue(self, k, target=target)
+        if len(taken) < 3:  # the other worker claims it first and keeps it running ...
+            claim = claim_trial(c.study, c.store, 4, "elsewhere:1", create=False)
+            assert claim.state == "run"
+            with c.store.engine.begin() as conn:
+                conn.execute(
+                    schema.heartbeats.insert().values(trial_id=claim.trial_id, worker="elsewhere:1")
+                )
+            taken.append(claim.trial_id)
+        else:  # ... and completes them all while this worker runs the fourth
+            for tid in taken:
+                c.study.tell(c.study._storage.get_trial(tid).number, [90.0, 1.0, 1.0])
+        return out
+
+    monkeypatch.setattr(_screening.Screener, "queue", queue_then_taken_elsewhere)
+    summary = c.run_screened(4)
+    assert summary.completed == 4 and summary.ran == 1 and len(taken) == 3
+
+
+def test_rounds_whose_promotions_all_fail_stop_with_one_error(tmp_path, monkeypatch):
+    from cosearch.errors import CosearchError
+
+    cfg = tmp_path / "fail.toml"
+    cfg.write_text(
+        _toml(name="fail", trials=4, screen=SCREEN.replace("promote = 10", "promote = 2"))
+    )
+    c = Campaign.from_toml(cfg, storage=f"sqlite:///{tmp_path / 'f.db'}")
+
+    def broken(arch, acc, *, given=None):
+        raise RuntimeError("simulator crashed")
+
+    monkeypatch.setattr(c.evaluator, "evaluate", broken)  # the promoted trials' sources only
+    with pytest.raises(CosearchError, match="three screening rounds in a row completed no trial"):
+        c.run_screened(4)
+    states = [t.state.name for t in c.study.get_trials(deepcopy=False)]
+    assert states and set(states) == {"FAIL"}
