@@ -9,13 +9,15 @@ with its 100000 trials (seen as a hung test: the callback was
 
 :func:`latched_interrupts` remembers a SIGINT besides raising it, and
 :func:`raise_if_interrupted`, called where the loops of a run are between two steps (a
-trial, a screened candidate, a training batch), raises it again if it was dropped.
+trial, a screened candidate, a training batch), raises it again if it was dropped; Python's
+"Exception ignored" report of the dropped one is not printed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
@@ -59,12 +61,22 @@ def latched_interrupts() -> Iterator[None]:
         _latched.set()
         return before(signum, frame)
 
+    hook = sys.unraisablehook
+
+    def quiet(unraisable: Any) -> None:
+        # the latch raises it again at the next check: Python's "Exception ignored in ..."
+        # with a traceback would only show the user a scary message about a lost Ctrl-C
+        if not (_latched.is_set() and isinstance(unraisable.exc_value, KeyboardInterrupt)):
+            hook(unraisable)
+
     _latched.clear()
     signal.signal(signal.SIGINT, handler)
+    sys.unraisablehook = quiet
     _depth = 1
     try:
         yield
     finally:
         _depth = 0
         signal.signal(signal.SIGINT, before)
+        sys.unraisablehook = hook
         _latched.clear()
