@@ -659,6 +659,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     rows = cmp.table_rows()
     _out(format_table(list(rows[0]), rows))
     for c in cmp.campaigns:
+        if c.scored_fidelity is not None:
+            _out(
+                f"{c.label}: scored at fidelity {c.scored_fidelity:g}, as in `pareto`; its "
+                f"{c.lower_fidelity} lower-fidelity trial(s) count as trials only"
+            )
+    for c in cmp.campaigns:
         if c.fidelity:
             _out(f"\n{c.label}: measurements by source and fidelity")
             _out(format_table(["metric", "source", "fidelity", "n"], c.fidelity))

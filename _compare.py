@@ -5,6 +5,11 @@ mapped linearly to [0, 1] between the best and the worst value seen over the fea
 trials of *all* compared campaigns; the reference point is 1.1 in every coordinate. So the
 hypervolumes of the compared campaigns are directly comparable, and a campaign's number
 changes if another campaign is added to the comparison.
+
+A campaign measured at several fidelities (DARTS: supernet accuracy at 0.1, retrained finals
+at 1.0) enters with its trials at the highest one only, as in ``cosearch pareto``: a proxy
+value is not comparable with a final one. Its trials of every fidelity still count on the
+trials axis (they were spent). Screened trials (their own study) never enter.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import optuna
 from optuna.trial import TrialState
 
 from cosearch._pareto import nondominated_mask, to_minimization
-from cosearch._report import is_feasible, load_campaign
+from cosearch._report import is_feasible, load_campaign, top_fidelity
 from cosearch.errors import CosearchInputError
 from cosearch.search._hypervolume import hypervolume
 from cosearch.store import Store, open_store
@@ -49,6 +54,10 @@ class CampaignCurve:
     curve: list[tuple[int, float]]  # (COMPLETE trials so far, hypervolume)
     trials_to_fraction: int | None = None
     fidelity: list[dict[str, Any]] = field(default_factory=list)
+    #: the highest of several fidelities, the only one scored (None: one fidelity)
+    scored_fidelity: float | None = None
+    #: COMPLETE trials of lower fidelities, counted as trials but not scored
+    lower_fidelity: int = 0
 
 
 @dataclass
@@ -86,21 +95,31 @@ class Comparison:
         ]
 
 
-def _load(name: str, url: str | None, stores: dict[str, Store]) -> tuple[str, optuna.Study]:
+def _load(
+    name: str, url: str | None, stores: dict[str, Store]
+) -> tuple[str, optuna.Study, tuple[float, set[int], int] | None]:
+    """(storage shown, study, (top fidelity, its trial ids, trials left out) or None)."""
     key = url or ""
     if key not in stores:
         stores[key] = open_store(url, create=False)
     store = stores[key]
-    _, study = load_campaign(store, name)
-    return store.display_url, study
+    row, study = load_campaign(store, name)
+    study_id = store.optuna_storage.get_study_id_from_name(row["study_name"])
+    top = top_fidelity(store.engine, study_id, study.metric_names)
+    scored = None if top is None else (top[0], set(top[1].tolist()), top[2])
+    return store.display_url, study, scored
 
 
 def _fidelity(store: Store, name: str) -> list[dict[str, Any]]:
+    """Measurements of the campaign's own trials (not its screened ones) by metric, source
+    and fidelity."""
+    quoted = name.replace(chr(39), chr(39) * 2)
     df = store.query(
         "SELECT m.metric AS metric, m.source AS source, m.fidelity AS fidelity, "
-        "COUNT(*) AS n FROM measurements m JOIN evaluations e ON e.trial_id = m.trial_id "
-        "JOIN campaigns c ON c.campaign_id = e.campaign_id "
-        f"WHERE c.name = '{name.replace(chr(39), chr(39) * 2)}' "
+        "COUNT(*) AS n FROM measurements m JOIN trials t ON t.trial_id = m.trial_id "
+        "JOIN studies s ON s.study_id = t.study_id "
+        "JOIN campaigns c ON c.study_name = s.study_name "
+        f"WHERE c.name = '{quoted}' "
         "GROUP BY m.metric, m.source, m.fidelity ORDER BY m.metric, m.source"
     )
     return [
@@ -123,26 +142,31 @@ def compare_campaigns(
     try:
         loaded = []
         for name, url in targets:
-            storage, study = _load(name, url, stores)
+            storage, study, top = _load(name, url, stores)
             names = study.metric_names or [f"value{i}" for i in range(len(study.directions))]
             objs = [(n, d.name.lower()) for n, d in zip(names, study.directions)]
             trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             trials.sort(key=lambda t: t.number)
-            loaded.append((name, storage, objs, trials, _fidelity(stores[url or ""], name)))
+            fid = _fidelity(stores[url or ""], name)
+            loaded.append((name, storage, objs, trials, fid, top))
     finally:
         for s in stores.values():
             s.close()
     objectives = loaded[0][2]
-    for name, _, objs, _, _ in loaded[1:]:
+    for name, _, objs, *_ in loaded[1:]:
         if objs != objectives:
             raise CosearchInputError(
                 f"campaign {name!r} optimizes {objs}, not {objectives}; only campaigns with "
                 "the same objectives and directions can be compared"
             )
     directions = [d for _, d in objectives]
+
+    def scored(t: optuna.trial.FrozenTrial, top: tuple[float, set[int], int] | None) -> bool:
+        return is_feasible(t) and (top is None or t._trial_id in top[1])
+
     feas_all = [
-        np.array([t.values for t in trials if is_feasible(t)], dtype=float)
-        for *_, trials, _ in loaded
+        np.array([t.values for t in trials if scored(t, top)], dtype=float)
+        for *_, trials, _, top in loaded
     ]
     stacked = [f for f in feas_all if len(f)]
     lo = hi = np.zeros(len(objectives))
@@ -159,7 +183,7 @@ def compare_campaigns(
     curves = []
     all_steps: list[list[tuple[int, float]]] = []
     labels = [n if sum(x[0] == n for x in loaded) == 1 else f"{n}@{u}" for n, u, *_ in loaded]
-    for label, (name, storage, _, trials, fid) in zip(labels, loaded):
+    for label, (name, storage, _, trials, fid, top) in zip(labels, loaded):
         norm_rows: list[np.ndarray] = []
         marks = sorted({max(1, round(len(trials) * k / points)) for k in range(1, points + 1)})
         curve: list[tuple[int, float]] = []
@@ -167,7 +191,7 @@ def compare_campaigns(
         front = np.empty((0, len(objectives)))
         hv = 0.0
         for i, t in enumerate(trials, start=1):
-            if is_feasible(t):
+            if scored(t, top):
                 p = (to_minimization(np.array([t.values], dtype=float), directions) - lo) / span
                 p = np.maximum(p, 0.0)  # -inf (better than any finite value): at the bound
                 norm_rows.append(p[0])
@@ -191,6 +215,8 @@ def compare_campaigns(
                 hv,
                 curve,
                 fidelity=fid,
+                scored_fidelity=None if top is None else top[0],
+                lower_fidelity=0 if top is None else top[2],
             )
         )
         all_steps.append(steps)

@@ -120,3 +120,31 @@ def test_trials_to_fraction_counts_every_trial_and_infinities_stay_out(tmp_path)
     hv = {c.label: c.hv_final for c in cmp.campaigns}
     assert hv["long"] == pytest.approx(hv["inf"]) and hv["long"] > 0
     assert {c.label: c.front_size for c in cmp.campaigns} == {"long": 1, "inf": 2}
+
+
+def test_only_the_top_fidelity_is_scored_and_screened_trials_stay_out(tmp_path):
+    """compare scored a DARTS campaign's supernet-accuracy proxies (fidelity 0.1) beside its
+    finals, so its front and hypervolume disagreed with `pareto` and `status`; and its table
+    of measurements counted the screened trials, which the README says never enter compare."""
+    from cosearch._compare import compare_campaigns
+
+    from .conftest import QUICK_TOML
+
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    screen = '\n[screen]\ncost = "analytical:systolic"\ncandidates = 40\npromote = 2\n'
+    text = QUICK_TOML.format(name="fid", trials=8, seed=3, strategy="random") + screen
+    c = cosearch.Campaign(cosearch.parse_config(text), cosearch.open_store(url))
+    assert c.run_screened(8).completed == 8
+    best = max(c.pareto(), key=lambda t: t.values[0])
+    with c.store.engine.begin() as conn:  # the most accurate front trial becomes a proxy
+        conn.exec_driver_sql(
+            "UPDATE measurements SET fidelity = 0.1 WHERE trial_id = ?", (best._trial_id,)
+        )
+    front = {t.number for t in c.pareto()}
+    assert best.number not in front
+    (curve,) = compare_campaigns([("fid", url)]).campaigns
+    assert curve.trials == 8 and curve.front_size == len(front)
+    assert curve.scored_fidelity == 1.0 and curve.lower_fidelity == 1
+    assert {r["n"] for r in curve.fidelity if r["fidelity"] == 1.0} == {7}  # not 7 + 40
+    r = run_cli("compare", "fid", "--storage", url)
+    assert "fid: scored at fidelity 1, as in `pareto`; its 1 lower-fidelity trial(s)" in r.stdout
