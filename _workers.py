@@ -76,6 +76,31 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def process_started_at(pid: int) -> dt.datetime | None:
+    """When process ``pid`` started (local time), from Linux's /proc; None elsewhere or when
+    it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rpartition(")")[2].split()
+        with open("/proc/stat", encoding="ascii") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+        ticks = int(fields[19])  # field 22, counted after the ")" that ends the command name
+        return dt.datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def owner_running(pid: int, trial_start: dt.datetime | None) -> bool:
+    """True when the process ``pid`` of this host is alive and started before the trial did,
+    so it is the worker that claimed it (a pid can be reused by a later process)."""
+    if not pid_alive(pid):
+        return False
+    started = process_started_at(pid)
+    return started is not None and (
+        trial_start is None or started <= trial_start + dt.timedelta(seconds=2)
+    )
+
+
 class Heartbeat:
     """A daemon thread refreshing ``heartbeats.beat_at`` for the current trial."""
 
@@ -164,9 +189,12 @@ def _stale_reasons(
     for t in running:
         who = str(t.user_attrs.get("worker", ""))
         w_host, _, w_pid = who.rpartition(":")
-        if w_host == host and w_pid.isdigit() and not pid_alive(int(w_pid)):
-            out[t.number] = f"interrupted: worker {who} died before the trial finished"
-            continue
+        if w_host == host and w_pid.isdigit():
+            if not pid_alive(int(w_pid)):
+                out[t.number] = f"interrupted: worker {who} died before the trial finished"
+                continue
+            if owner_running(int(w_pid), t.datetime_start):
+                continue  # alive here, though maybe stopped (Ctrl-Z) or with a longer heartbeat
         beat = beats.get(ids[t.number])
         if isinstance(beat, str):
             beat = dt.datetime.fromisoformat(beat)

@@ -612,6 +612,8 @@ class Campaign:
         storage = study_storage(study)
         frozen = storage.get_trial(trial_id)
         if frozen.state.is_finished():
+            if frozen.state != TrialState.COMPLETE:  # failed under us by another worker: the
+                self.store.discard_evaluations([trial_id])  # rows we wrote describe no trial
             return frozen
         storage.set_trial_user_attr(trial_id, "fail_reason", reason[:500])
         self.store.discard_evaluations([trial_id])

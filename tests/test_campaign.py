@@ -530,3 +530,70 @@ def test_a_timed_campaign_is_not_extended_on_another_machine(make_config, db_url
         .ran
         == 1
     )
+
+
+def test_a_live_worker_on_this_host_keeps_its_trial(make_config, db_url):
+    """A worker on this host whose heartbeat is old but whose process is alive (stopped with
+    Ctrl-Z, or beating less often than the judge's grace) had its trial failed and re-run
+    under it; a process that took a dead worker's pid later does not count as the owner."""
+    import socket
+
+    from cosearch._workers import claim_trial
+    from cosearch.store import schema
+
+    c = Campaign.from_config(load_config(make_config(trials=4)), storage=db_url, grace_s=1.0)
+    c.run(1)
+    host = socket.gethostname()
+    late = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        # this process, and pid 1: both started before their trials
+        for worker in (f"{host}:{os.getpid()}", f"{host}:1", f"{host}:{late.pid}"):
+            claim = claim_trial(c.study, c.store, 5, worker)
+            with c.store.engine.begin() as conn:
+                conn.execute(
+                    schema.heartbeats.insert().values(trial_id=claim.trial_id, worker=worker)
+                )
+        # the last trial started before its worker's process did: that pid is not the owner
+        with c.store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "UPDATE trials SET datetime_start = '2000-01-01 00:00:00.000000' "
+                "WHERE trial_id = ?",
+                (claim.trial_id,),
+            )
+        time.sleep(2.5)  # every heartbeat older than the grace
+        assert c.mark_interrupted() == 1
+        states = {t._trial_id: t.state for t in c.study.get_trials(deepcopy=False)}
+        assert states[claim.trial_id] == TrialState.FAIL
+        assert sum(s == TrialState.RUNNING for s in states.values()) == 2
+    finally:
+        late.kill()
+        late.wait()
+
+
+def test_rows_of_a_trial_failed_under_its_worker_are_dropped(make_config, db_url, monkeypatch):
+    """Another worker judged this one's trial stale and failed it while it ran: the tell is
+    refused, and the evaluation rows it had written stayed, attached to a FAIL trial, so
+    queries over measurements counted it."""
+    from cosearch.store import Store
+
+    c = Campaign.from_config(load_config(make_config(trials=3)), storage=db_url)
+    c.run(1)
+    real = Store.record_evaluation
+    calls = []
+
+    def failed_meanwhile(self, trial_id, *args, **kwargs):
+        real(self, trial_id, *args, **kwargs)
+        calls.append(trial_id)
+        if len(calls) > 1:
+            return
+        storage = c.study._storage
+        storage.set_trial_user_attr(trial_id, "fail_reason", "judged stale elsewhere")
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+
+    monkeypatch.setattr(Store, "record_evaluation", failed_meanwhile)
+    c.run(2)
+    monkeypatch.undo()
+    failed = [t for t in c.study.trials if t.state == TrialState.FAIL]
+    assert len(failed) == 1 and c.store.evaluation(failed[0]._trial_id) is None
+    n = c.store.query("SELECT COUNT(DISTINCT trial_id) AS n FROM measurements")["n"][0]
+    assert n == c.count() == 2
