@@ -347,7 +347,8 @@ class Campaign:
         do not count. Raises CosearchError after MAX_CONSECUTIVE_FAILURES failures in a row.
 
         Bad input the strategy finds only when it starts (an OFA supernet for a dataset of
-        other channels, a marl group that matches no parameter) removes the campaign again
+        other channels; a marl group that matches no parameter is refused with the config)
+        removes the campaign again
         when this call created it and it holds no COMPLETE trial, so the corrected file runs
         under the same name instead of being refused as a different campaign.
         """

@@ -501,6 +501,7 @@ def _check_names(cfg: CampaignConfig, r: _Reader) -> None:
         raise rekey(exc, "evaluate") from exc
     try:
         strategy = get_strategy(cfg.strategy, **cfg.strategy_options)
+        strategy.check_space([*net.distributions(), *hw.distributions()])
     except ConfigError as exc:
         raise rekey(exc, "strategy") from exc
     from cosearch.search import WeightSharingStrategy

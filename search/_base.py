@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -96,6 +96,11 @@ class Strategy:
             k: opt.check(self.name, k, options.get(k, opt.default))
             for k, opt in self.options.items()
         }
+
+    def check_space(self, parameters: Sequence[str]) -> None:
+        """Raise ConfigError when an option does not fit the campaign's search space (the
+        names of its parameters, ``net.*`` and ``hw.*``); called when a config is validated,
+        before any trial runs. Most strategies take any space."""
 
 
 class SamplerStrategy(Strategy, ABC):

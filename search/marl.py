@@ -79,6 +79,7 @@ seeds it reports.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cosearch.errors import ConfigError
@@ -179,6 +180,13 @@ class MARLStrategy(SamplerStrategy):
             )
         self._store: Store | None = None
         self._campaign_id: int | None = None
+
+    def check_space(self, parameters: Sequence[str]) -> None:
+        """``groups`` entries that match no parameter, or claim one twice, are refused here,
+        not at the first learning step (after trials were already stored)."""
+        from cosearch.search._marl_space import resolve_groups
+
+        resolve_groups(parameters, self.params.get("groups") or None, single=self.single)
 
     def attach(self, store: Store, campaign_id: int) -> None:
         """Checkpoint into (and resume from) ``store`` for campaign ``campaign_id``.

@@ -148,6 +148,20 @@ def test_user_groups_override_and_are_checked():
     assert resolve_groups(NB201_SYSTOLIC, None, single=True) == [("all", NB201_SYSTOLIC)]
 
 
+@pytest.mark.parametrize("bad", ['[["hw.nothing_*"]]', '[["hw.pe_*"], ["hw.pe_rows"]]'])
+def test_bad_groups_are_refused_with_the_config_before_any_trial(tmp_path, bad):
+    """They were checked at the first learning step: trial 0 was already COMPLETE, so the
+    campaign stayed behind and the corrected file was refused as a different campaign."""
+    from ..conftest import QUICK_TOML
+
+    text = QUICK_TOML.format(name="g", trials=4, seed=0, strategy="marl") + f"groups = {bad}\n"
+    path = tmp_path / "g.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="groups") as err:
+        load_config(path)
+    assert err.value.line == text.count("\n")  # the groups line
+
+
 # -- reward -------------------------------------------------------------------------------------
 def test_reward_prefers_better_and_feasible():
     values = np.array([[90.0, 1.0], [80.0, 2.0], [90.0, 1.0]])
