@@ -492,12 +492,6 @@ def _trial_id(store: Any, study: Any, t: Any) -> int:
     return int(storage.get_trial_id_from_study_id_trial_number(sid, t.number))
 
 
-def _campaign_config(row: dict[str, Any]) -> Any:
-    from cosearch.config import parse_config
-
-    return parse_config(row["config_toml"], path=f"<campaign {row['name']}>")
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     from cosearch.evaluate import Evaluator
     from cosearch.hwmodels import Accelerator, extract_layers
@@ -613,7 +607,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         data = ev["onnx"]
         note = "structure only (weights are graph inputs)"
     else:
-        cfg = _campaign_config(row)
+        from cosearch.campaign import stored_config
+
+        cfg = stored_config(store, row)
         arch = get_space(cfg.network, **cfg.space_options()).build(ev["genotype"])
         if arch.digest != ev["arch_digest"]:
             raise StoreInputError(

@@ -86,6 +86,8 @@ class RunSummary:
     seconds: float
 
 
+#: study attribute: the folder of the TOML file the campaign was started from
+CONFIG_DIR_KEY = "cosearch.config_dir"
 #: study attribute: the exact models behind the campaign's sources (Evaluator.model_versions)
 MODELS_KEY = "cosearch.models"
 
@@ -168,12 +170,8 @@ class Campaign:
     @classmethod
     def from_store(cls, name: str, storage: str | None = None, **options: float) -> Campaign:
         """Join an existing campaign: its configuration is read back from the store."""
-        from cosearch.config import parse_config
-
         store = open_store(storage, create=False)
-        row = store.require_campaign(name)
-        config = parse_config(row["config_toml"], path=f"<campaign {name} in {store.display_url}>")
-        return cls(config, store, **options)
+        return cls(stored_config(store, store.require_campaign(name)), store, **options)
 
     @property
     def name(self) -> str:
@@ -242,6 +240,8 @@ class Campaign:
                 },
             )
             study.set_user_attr(MODELS_KEY, self.evaluator.model_versions())
+            if self.config.base_dir is not None:
+                study.set_user_attr(CONFIG_DIR_KEY, self.config.base_dir)
         self._campaign_id = self.store.add_campaign(
             self.name, self.name, self.config.text, mine, _versions()
         )
@@ -802,3 +802,22 @@ def _suggest(trial: optuna.Trial, name: str, dist: Any) -> Any:
     if isinstance(dist, FloatDistribution):
         return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
     raise TypeError(f"unsupported distribution for {name}: {dist!r}")
+
+
+def stored_config(store: Store, row: Mapping[str, Any]) -> CampaignConfig:
+    """The config of the stored campaign ``row``, read back from its TOML text; a relative file
+    path in it (an ``onnx_file`` model) is read from the folder of the TOML file the campaign
+    was started from, as it was then."""
+    from cosearch.config import parse_config
+
+    base = None
+    try:
+        sid = store.optuna_storage.get_study_id_from_name(row["study_name"])
+        base = store.optuna_storage.get_study_user_attrs(sid).get(CONFIG_DIR_KEY)
+    except KeyError:  # its study was deleted outside cosearch
+        pass
+    return parse_config(
+        row["config_toml"],
+        path=f"<campaign {row['name']} in {store.display_url}>",
+        base_dir=base if isinstance(base, str) else None,
+    )

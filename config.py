@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -566,4 +567,4 @@ def load_config(path: str | Path) -> CampaignConfig:
         text = raw.decode("utf-8-sig")  # a byte-order mark some editors write is not TOML
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file is not UTF-8 text (byte {exc.start})", path=str(p)) from exc
-    return parse_config(text, path=str(p), base_dir=str(p.parent))
+    return parse_config(text, path=str(p), base_dir=os.path.abspath(p.parent))

@@ -290,12 +290,11 @@ def train_from_table(
 
 
 def _campaign_network_options(store: Store, campaign: str) -> dict[str, Any]:
-    from cosearch.config import parse_config
+    from cosearch.campaign import stored_config
     from cosearch.spaces import get_space
 
-    row = store.require_campaign(campaign)
-    config = parse_config(row["config_toml"], path=f"<campaign {campaign}>")
-    return dict(get_space(config.network, **config.network_options).options)
+    config = stored_config(store, store.require_campaign(campaign))
+    return dict(get_space(config.network, **config.space_options()).options)
 
 
 def campaign_rows(

@@ -202,6 +202,13 @@ def test_a_relative_model_path_is_read_beside_the_toml(
     assert extract_layers(space.build({}).onnx())[0].k == 8  # the model beside the TOML
     url = f"sqlite:///{tmp_path / 'r.db'}"
     assert cosearch.Campaign(cfg, cosearch.open_store(url)).run().completed == 1
+    # a worker joining from the store, and export, read the same model (still from elsewhere)
+    joined = cosearch.Campaign.from_store("rel", url)
+    assert joined.network.model_digest == space.model_digest and joined.run(2).completed == 2
+    from cosearch.cli import main
+
+    assert main(["export", "rel", "0", "--onnx", str(tmp_path / "e.onnx"), "--storage", url]) == 0
+    assert extract_layers(load_onnx(tmp_path / "e.onnx"))[0].k == 8
     # written relative to the working directory (as before), with no such file beside the TOML
     (project / "old.toml").write_text(text.replace('"m.onnx"', '"elsewhere/m.onnx"'))
     monkeypatch.chdir(tmp_path)
