@@ -153,6 +153,11 @@ def _attach(
     known: dict[str, dict[str, str]] = dict(study.user_attrs.get("cosearch.front_artifacts", {}))
     storage = study_storage(study)
     sid = storage.get_study_id_from_name(campaign.name)
+    # a database copied without its artifacts folder: the study still lists every file and
+    # the dashboard answered 500 for each; forget the lost ones (the front's are made again)
+    lost = [n for n, ids in known.items() if not all(_exists(store, a) for a in ids.values())]
+    if lost:
+        _forget(campaign, sid, [a for n in lost for a in known.pop(n).values()])
     added = 0
     with tempfile.TemporaryDirectory() as tmp:
         for t in front:
@@ -175,6 +180,29 @@ def _attach(
                 for k, f in files.items()
             }
             added += 1
-    if added:
+    if added or lost:
         study.set_user_attr("cosearch.front_artifacts", known)
     return added
+
+
+def _exists(store: FileSystemArtifactStore, artifact_id: str) -> bool:
+    try:
+        store.open_reader(artifact_id).close()
+    except Exception:  # noqa: BLE001 - ArtifactNotFound, or an id the store refuses
+        return False
+    return True
+
+
+def _forget(campaign: Campaign, study_id: int, artifact_ids: list[str]) -> None:
+    """Remove the study attributes through which Optuna (and the dashboard) list the
+    artifacts ``artifact_ids``; Optuna has no call for this."""
+    import sqlalchemy as sa
+    from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX
+
+    with campaign.store.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "DELETE FROM study_system_attributes WHERE study_id = :sid AND key IN :keys"
+            ).bindparams(sa.bindparam("keys", expanding=True)),
+            {"sid": study_id, "keys": [ARTIFACTS_ATTR_PREFIX + a for a in artifact_ids]},
+        )

@@ -45,3 +45,28 @@ def test_workers_finishing_together_attach_the_front_once(tmp_path, monkeypatch)
     assert sorted(counts) == [0, len(front)]
     attached = study.user_attrs["cosearch.front_artifacts"]
     assert sorted(attached) == sorted(str(t.number) for t in front)
+
+
+def test_a_store_copied_without_its_artifacts_gets_them_back(tmp_path):
+    """Copied without its `.artifacts` folder, a database still listed every file: resuming
+    only added the new front trials', and the dashboard answered 500 for each lost one."""
+    import shutil
+
+    import optuna
+    from optuna.artifacts import get_all_artifact_meta
+
+    from cosearch._artifacts import artifact_store
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    cfg = cosearch.parse_config(QUICK_TOML.format(name="cp", trials=10, seed=2, strategy="random"))
+    cosearch.Campaign(cfg, cosearch.open_store(url)).run()
+    shutil.rmtree(tmp_path / "a.db.artifacts")
+    c = cosearch.Campaign(cfg, cosearch.open_store(url))
+    c.run(12)
+    store = artifact_store(url)
+    listed = get_all_artifact_meta(optuna.load_study(study_name="cp", storage=url))
+    assert listed
+    for meta in listed:  # every artifact the dashboard lists can be opened
+        store.open_reader(meta.artifact_id).close()
+    attached = c.study.user_attrs["cosearch.front_artifacts"]
+    assert sorted(attached) == sorted(str(t.number) for t in c.pareto())
