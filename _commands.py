@@ -592,37 +592,48 @@ def cmd_export(args: argparse.Namespace) -> int:
         row, study = load_campaign(store, args.name)
         t = _trial(study, args.trial)
         ev = store.evaluation(_trial_id(store, study, t))
-    if ev is None:
-        why = (
-            "it was added without cosearch's evaluation (e.g. by Optuna directly), so no "
-            "architecture is stored for it"
-            if t.state.name == "COMPLETE"
-            else f"it is {t.state.name}; only COMPLETE trials have an architecture to export"
-        )
-        raise StoreInputError(f"trial {t.number} of {args.name!r} cannot be exported: {why}")
-    out = Path(args.onnx)
-    if not out.parent.exists():
-        raise CosearchInputError(f"cannot write {out}: folder {out.parent} does not exist")
-    if args.structure_only:
-        data = ev["onnx"]
-        note = "structure only (weights are graph inputs)"
-    else:
-        from cosearch.campaign import stored_config
-
-        cfg = stored_config(store, row)
-        arch = get_space(cfg.network, **cfg.space_options()).build(ev["genotype"])
-        if arch.digest != ev["arch_digest"]:
-            raise StoreInputError(
-                f"this cosearch builds trial {t.number}'s genotype into a different network "
-                "than the one stored (the space, or the model file it reads, changed); use "
-                "--structure-only for the stored graph"
+        if ev is None:
+            why = (
+                "it was added without cosearch's evaluation (e.g. by Optuna directly), so no "
+                "architecture is stored for it"
+                if t.state.name == "COMPLETE"
+                else f"it is {t.state.name}; only COMPLETE trials have an architecture to export"
             )
-        data = arch.onnx().SerializeToString()
-        note = (
-            "the model file's weights"
-            if cfg.network == "onnx_file"
-            else "untrained weights (deterministic initialization)"
-        )
+            raise StoreInputError(f"trial {t.number} of {args.name!r} cannot be exported: {why}")
+        out = Path(args.onnx)
+        if not out.parent.exists():
+            raise CosearchInputError(f"cannot write {out}: folder {out.parent} does not exist")
+        if args.structure_only:
+            data = ev["onnx"]
+            note = "structure only (weights are graph inputs)"
+        else:
+            from cosearch.campaign import stored_config
+
+            cfg = stored_config(store, row)
+            arch = get_space(cfg.network, **cfg.space_options()).build(ev["genotype"])
+            if arch.digest != ev["arch_digest"]:
+                raise StoreInputError(
+                    f"this cosearch builds trial {t.number}'s genotype into a different network "
+                    "than the one stored (the space, or the model file it reads, changed); use "
+                    "--structure-only for the stored graph"
+                )
+            note = (
+                "the model file's weights"
+                if cfg.network == "onnx_file"
+                else "untrained weights (deterministic initialization)"
+            )
+            if "ofa_checkpoint" in t.user_attrs:  # scored with a trained supernet's weights
+                from cosearch.search import get_strategy
+                from cosearch.spaces.ofa_mbv3 import ofa_mbv3_onnx_from_torch
+
+                strategy = get_strategy(cfg.strategy, **cfg.strategy_options)
+                model = ofa_mbv3_onnx_from_torch(strategy.trained_subnet(store, cfg, t))
+                data = model.SerializeToString()
+                note = (
+                    f"weights of supernet {t.user_attrs['ofa_checkpoint']}, BatchNorm recalibrated"
+                )
+            else:
+                data = arch.onnx().SerializeToString()
     try:
         out.write_bytes(data)
     except OSError as exc:

@@ -153,7 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table")
     _storage_arg(p)
 
-    p = sub.add_parser("export", help="write a trial's architecture as ONNX")
+    p = sub.add_parser(
+        "export",
+        help="write a trial's architecture as ONNX",
+        description="Write a trial's network as ONNX: with the weights it was scored with "
+        "for a progressive_shrinking (OFA) trial (its supernet checkpoint, BatchNorm "
+        "recalibrated), the model file's for onnx_file, else a deterministic "
+        "initialization.",
+    )
     p.add_argument("name")
     p.add_argument("trial", type=int, help="trial number")
     p.add_argument("--onnx", required=True, metavar="FILE")

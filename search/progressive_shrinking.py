@@ -287,6 +287,45 @@ class ProgressiveShrinkingStrategy(WeightSharingStrategy):
             trainer.run(save)
         return f"{ctx.config.name}@{trainer.total_epochs - 1}"
 
+    def trained_subnet(self, store: Any, config: Any, trial: Any) -> Any:
+        """The subnet of a COMPLETE trial of this strategy's campaign (``config``) as it was
+        scored: the weights of the supernet checkpoint its ``ofa_checkpoint`` attribute names,
+        BatchNorm recalibrated on the same training batches, in eval mode on the CPU (an
+        ``OFAMBv3Net``; :func:`~cosearch.spaces.ofa_mbv3.ofa_mbv3_onnx_from_torch` exports it).
+
+        Raises StoreInputError when the trial names no checkpoint or the checkpoint is gone."""
+        from types import SimpleNamespace
+
+        from cosearch.errors import StoreInputError
+        from cosearch.search._ofa_supernet import OFASupernet
+        from cosearch.search._ofa_train import SubnetScorer
+        from cosearch.search.data import load_dataset
+        from cosearch.spaces import get_space
+
+        where = str(trial.user_attrs.get("ofa_checkpoint", ""))
+        name, _, step = where.rpartition("@")
+        row = store.campaign(name) if name and step.isdigit() else None
+        ckpt = None if row is None else store.load_checkpoint(int(row["campaign_id"]), self.name)
+        if row is not None and ckpt is not None and ckpt[0] != int(step):
+            ckpt = store.load_checkpoint(int(row["campaign_id"]), self.name, int(step))
+        if ckpt is None:
+            raise StoreInputError(
+                f"trial {trial.number} was scored with supernet checkpoint {where or '(none)'}, "
+                f"which {store.display_url} no longer holds; export it with --structure-only"
+            )
+        options = get_space(config.network, **config.space_options()).options
+        net = OFASupernet(options)
+        net.load_state_dict({k[4:]: v for k, v in ckpt[2].items() if k.startswith("net.")})
+        seed = int(config.seed)
+        ctx = SimpleNamespace(store=store, config=config)
+        dataset, data_seed = self.params["dataset"], seed
+        if self.params["supernet_from"]:  # scored on the splits of the campaign that trained it
+            dataset, data_seed = self._trained_on(ctx, self.params["supernet_from"])
+        scorer = SubnetScorer(
+            load_dataset(dataset, seed=data_seed), self._train_config(seed, "cpu")
+        )
+        return scorer.prepare(net, trial.params)
+
     def _trained_on(self, ctx: Any, name: str) -> tuple[str, int]:
         """``(dataset, seed)`` of the campaign that trained the supernet ``name`` searches
         (following ``supernet_from`` links); this campaign's when there is none to follow

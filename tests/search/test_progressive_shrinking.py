@@ -452,6 +452,38 @@ def test_supernet_from_searches_another_campaigns_supernet(trained):
         bad.run()
 
 
+def test_export_writes_the_weights_a_trial_was_scored_with(trained, tmp_path):
+    """export wrote untrained weights for OFA trials, a network at chance accuracy, though
+    the supernet checkpoint they were scored with is in the store."""
+    import onnx
+    import onnxruntime as ort
+
+    from cosearch.cli import main
+    from cosearch.search._ofa_train import SubnetScorer, resize
+    from cosearch.search.data import load_dataset
+
+    url, c, _ = trained
+    t = max(c.trials((TrialState.COMPLETE,)), key=lambda t: t.values[0])
+    strategy = c.strategy
+    sub = strategy.trained_subnet(c.store, c.config, t)
+    cfg = strategy._train_config(0, "cpu")
+    scorer = SubnetScorer(load_dataset(strategy.params["dataset"], seed=0), cfg)
+    r = int(t.params["net.r"])
+    assert scorer.accuracy(sub, r, "test") == t.user_attrs["ofa_test_accuracy"]
+    out = tmp_path / "best.onnx"
+    assert main(["export", "ref", str(t.number), "--onnx", str(out), "--storage", url]) == 0
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    feed = session.get_inputs()[0].name
+    correct = total = 0
+    for x, y in scorer.splits["test"]:  # the exported graph scores what the trial reported
+        for i in range(len(x)):
+            logits = session.run(None, {feed: resize(x[i : i + 1], r).numpy()})[0]
+            correct += int(logits.argmax() == int(y[i]))
+            total += 1
+    assert 100.0 * correct / total == pytest.approx(t.user_attrs["ofa_test_accuracy"], abs=0.5)
+    onnx.checker.check_model(str(out))
+
+
 def test_supernet_from_scores_on_the_training_campaigns_splits(trained, monkeypatch):
     # split by this campaign's own seed, about 60 % of its validation images were ones the
     # supernet had trained on; another dataset with the same shapes was accepted too
