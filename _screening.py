@@ -382,6 +382,7 @@ class Screener:
     def _claim(self, trial_id: int, worker: str) -> bool:
         """Start the queued trial ``trial_id`` for ``worker``; False when another process
         started it first."""
+        from cosearch._workers import worker_attrs
         from cosearch.store._locks import store_lock
 
         c = self.campaign
@@ -391,7 +392,8 @@ class Screener:
                 return False
             if not storage.set_trial_state_values(trial_id, TrialState.RUNNING):
                 return False
-            storage.set_trial_user_attr(trial_id, "worker", worker)
+            for key, value in worker_attrs(worker).items():
+                storage.set_trial_user_attr(trial_id, key, value)
             return True
 
     def promote(self, k: int, *, progress: bool = False) -> PromoteSummary:

@@ -20,12 +20,13 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 import sqlalchemy as sa
 from optuna.trial import FrozenTrial, TrialState
 
-from cosearch.store import Store, schema
+from cosearch.store import Store, schema, worker_id
 from cosearch.store._locks import store_lock
 from cosearch.store._optuna_compat import create_running_trial, study_storage
 from cosearch.store.queries import _optuna_models
@@ -76,28 +77,39 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def process_started_at(pid: int) -> dt.datetime | None:
-    """When process ``pid`` started (local time), from Linux's /proc; None elsewhere or when
-    it cannot be read."""
+def process_started(pid: int) -> float | None:
+    """When process ``pid`` started, in seconds since the epoch (Linux's /proc: boot time plus
+    the process's start in clock ticks; no time zone involved); None elsewhere or unreadable.
+    Two processes computing it for one pid get the same number."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
             fields = f.read().rpartition(")")[2].split()
         with open("/proc/stat", encoding="ascii") as f:
             boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
         ticks = int(fields[19])  # field 22, counted after the ")" that ends the command name
-        return dt.datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, StopIteration):
         return None
 
 
-def owner_running(pid: int, trial_start: dt.datetime | None) -> bool:
-    """True when the process ``pid`` of this host is alive and started before the trial did,
-    so it is the worker that claimed it (a pid can be reused by a later process)."""
-    if not pid_alive(pid):
-        return False
-    started = process_started_at(pid)
-    return started is not None and (
-        trial_start is None or started <= trial_start + dt.timedelta(seconds=2)
+def worker_attrs(worker: str) -> dict[str, Any]:
+    """The user attributes naming the worker of a trial: ``worker`` (``host:pid``) and, for
+    this process on Linux, ``worker_started`` (:func:`process_started`), by which a judge on
+    the same host tells the live worker from a later process that took its pid."""
+    attrs: dict[str, Any] = {"worker": worker}
+    if worker == worker_id():
+        started = process_started(os.getpid())
+        if started is not None:
+            attrs["worker_started"] = started
+    return attrs
+
+
+def _owner_alive(pid: int, trial: FrozenTrial) -> bool:
+    """True when ``pid`` (alive, on this host) is the very process that claimed ``trial``."""
+    recorded = trial.user_attrs.get("worker_started")
+    started = process_started(pid)
+    return (
+        isinstance(recorded, float | int) and started is not None and abs(started - recorded) < 1e-3
     )
 
 
@@ -189,13 +201,13 @@ def _stale_reasons(
     for t in running:
         who = str(t.user_attrs.get("worker", ""))
         w_host, _, w_pid = who.rpartition(":")
+        beat = beats.get(ids[t.number])
         if w_host == host and w_pid.isdigit():
             if not pid_alive(int(w_pid)):
                 out[t.number] = f"interrupted: worker {who} died before the trial finished"
                 continue
-            if owner_running(int(w_pid), t.datetime_start):
-                continue  # alive here, though maybe stopped (Ctrl-Z) or with a longer heartbeat
-        beat = beats.get(ids[t.number])
+            if beat is not None and _owner_alive(int(w_pid), t):
+                continue  # its worker runs it, maybe stopped (Ctrl-Z) or beating more slowly
         if isinstance(beat, str):
             beat = dt.datetime.fromisoformat(beat)
         if beat is not None:
@@ -324,11 +336,12 @@ def claim_trial(
         for t in sorted(waiting, key=lambda t: t.number):
             tid = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
             if storage.set_trial_state_values(tid, TrialState.RUNNING):
-                storage.set_trial_user_attr(tid, "worker", worker)
+                for key, value in worker_attrs(worker).items():
+                    storage.set_trial_user_attr(tid, key, value)
                 trial_id = tid
                 break
         if trial_id is None:
             if not create:
                 return Claim(None, complete, running, "idle", n)
-            trial_id = create_running_trial(storage, study_id, user_attrs={"worker": worker})
+            trial_id = create_running_trial(storage, study_id, user_attrs=worker_attrs(worker))
         return Claim(trial_id, complete, running + 1, "run", n)

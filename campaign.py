@@ -520,16 +520,19 @@ class Campaign:
         """:meth:`_run_one` on a trial this process claimed, with its heartbeat running; a
         Ctrl-C fails it rather than leave it RUNNING for a later start."""
         stop: BaseException
+        reason = INTERRUPTED
         try:
             raise_if_interrupted()
             heartbeat.begin(trial_id)
             return self._run_one(study, trial_id)
         except (KeyboardInterrupt, SystemExit) as exc:
             stop = _detached(exc)
+        except Exception as exc:  # e.g. the heartbeat's first write: no RUNNING trial left
+            reason, stop = f"{type(exc).__name__}: {exc}", exc
         finally:
             heartbeat.end(trial_id)
         _release_connections(study_storage(study))
-        self._fail(study, None, trial_id, INTERRUPTED)
+        self._fail(study, None, trial_id, reason)
         raise stop
 
     def _run_one(
@@ -614,11 +617,17 @@ class Campaign:
         frozen = storage.get_trial(trial_id)
         if frozen.state.is_finished():
             if frozen.state != TrialState.COMPLETE:  # failed under us by another worker: the
-                self.store.discard_evaluations([trial_id])  # rows we wrote describe no trial
+                self._discard(trial_id)  # rows we wrote describe no trial
             return frozen
         storage.set_trial_user_attr(trial_id, "fail_reason", reason[:500])
-        self.store.discard_evaluations([trial_id])
+        self._discard(trial_id)
         return study.tell(trial if trial is not None else frozen.number, state=TrialState.FAIL)
+
+    def _discard(self, trial_id: int) -> None:
+        """Drop the trial's cosearch rows. That can delete its architecture row too (no
+        other trial uses it), so this process must store the graph again next time."""
+        self.store.discard_evaluations([trial_id])
+        self._known_archs.clear()
 
     def _arch_string(self, genotype: Mapping[str, Any]) -> str:
         try:

@@ -535,39 +535,49 @@ def test_a_timed_campaign_is_not_extended_on_another_machine(make_config, db_url
 def test_a_live_worker_on_this_host_keeps_its_trial(make_config, db_url):
     """A worker on this host whose heartbeat is old but whose process is alive (stopped with
     Ctrl-Z, or beating less often than the judge's grace) had its trial failed and re-run
-    under it; a process that took a dead worker's pid later does not count as the owner."""
-    import socket
-
-    from cosearch._workers import claim_trial
-    from cosearch.store import schema
+    under it. A process that took a dead worker's pid later is not the owner, and a trial
+    its live owner left without a heartbeat (an error before the heartbeat started) is
+    recovered as before."""
+    from cosearch._workers import claim_trial, process_started
+    from cosearch.store import schema, worker_id
 
     c = Campaign.from_config(load_config(make_config(trials=4)), storage=db_url, grace_s=1.0)
     c.run(1)
-    host = socket.gethostname()
-    late = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        # this process, and pid 1: both started before their trials
-        for worker in (f"{host}:{os.getpid()}", f"{host}:1", f"{host}:{late.pid}"):
-            claim = claim_trial(c.study, c.store, 5, worker)
-            with c.store.engine.begin() as conn:
-                conn.execute(
-                    schema.heartbeats.insert().values(trial_id=claim.trial_id, worker=worker)
-                )
-        # the last trial started before its worker's process did: that pid is not the owner
-        with c.store.engine.begin() as conn:
-            conn.exec_driver_sql(
-                "UPDATE trials SET datetime_start = '2000-01-01 00:00:00.000000' "
-                "WHERE trial_id = ?",
-                (claim.trial_id,),
-            )
-        time.sleep(2.5)  # every heartbeat older than the grace
-        assert c.mark_interrupted() == 1
+        time.sleep(0.5)
+        other_id = f"{worker_id().rpartition(':')[0]}:{other.pid}"
+        started = process_started(other.pid)
+        assert started is not None
+        trials = {}
+        for name, worker, recorded, beats in (
+            ("this process", worker_id(), None, True),
+            ("another live worker", other_id, started, True),
+            ("a later process with a dead worker's pid", other_id, started - 50.0, True),
+            ("this process, no heartbeat", worker_id(), None, False),
+        ):
+            claim = claim_trial(c.study, c.store, 6, worker)
+            if recorded is not None:
+                c.study._storage.set_trial_user_attr(claim.trial_id, "worker_started", recorded)
+            if beats:
+                with c.store.engine.begin() as conn:
+                    conn.execute(
+                        schema.heartbeats.insert().values(trial_id=claim.trial_id, worker=worker)
+                    )
+            trials[name] = claim.trial_id
+        assert "worker_started" in c.study._storage.get_trial(trials["this process"]).user_attrs
+        time.sleep(2.5)  # every heartbeat, and the trial without one, older than the grace
+        assert c.mark_interrupted() == 2
         states = {t._trial_id: t.state for t in c.study.get_trials(deepcopy=False)}
-        assert states[claim.trial_id] == TrialState.FAIL
-        assert sum(s == TrialState.RUNNING for s in states.values()) == 2
+        assert {n: states[tid].name for n, tid in trials.items()} == {
+            "this process": "RUNNING",
+            "another live worker": "RUNNING",
+            "a later process with a dead worker's pid": "FAIL",
+            "this process, no heartbeat": "FAIL",
+        }
     finally:
-        late.kill()
-        late.wait()
+        other.kill()
+        other.wait()
 
 
 def test_rows_of_a_trial_failed_under_its_worker_are_dropped(make_config, db_url, monkeypatch):
@@ -597,3 +607,51 @@ def test_rows_of_a_trial_failed_under_its_worker_are_dropped(make_config, db_url
     assert len(failed) == 1 and c.store.evaluation(failed[0]._trial_id) is None
     n = c.store.query("SELECT COUNT(DISTINCT trial_id) AS n FROM measurements")["n"][0]
     assert n == c.count() == 2
+
+
+def test_the_retry_of_a_trial_failed_under_its_worker_stores_its_network(make_config, db_url):
+    """Dropping the failed trial's rows also dropped its architecture, which this process
+    still took as stored: the retry of the same parameters, usually claimed next by the same
+    worker, then failed on a foreign key and the candidate was lost."""
+    c = Campaign.from_config(load_config(make_config(trials=1)), storage=db_url)
+    real = c.evaluator.evaluate
+    calls = []
+
+    def failed_meanwhile(arch, acc, **kwargs):
+        out = real(arch, acc, **kwargs)
+        calls.append(arch.digest)
+        if len(calls) == 1:  # what recover_stale in another worker does
+            storage = c.study._storage
+            t = storage.get_all_trials(c.study._study_id)[-1]
+            storage.set_trial_user_attr(t._trial_id, "fail_reason", "judged stale elsewhere")
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            c.store.discard_evaluations([t._trial_id])
+            c.study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+        return out
+
+    c.evaluator.evaluate = failed_meanwhile
+    assert c.run(1).completed == 1
+    states = [(t.state.name, t.user_attrs.get("retry_of")) for t in c.study.trials]
+    assert states == [("FAIL", None), ("COMPLETE", 0)] and calls[0] == calls[1]
+
+
+def test_a_trial_whose_heartbeat_cannot_start_is_not_left_running(make_config, db_url, monkeypatch):
+    """An error before the trial ran (the heartbeat's first write: "database is locked") left
+    the claimed trial RUNNING under a live process, which no worker on this host recovers."""
+    from cosearch._workers import Heartbeat
+
+    c = Campaign.from_config(load_config(make_config(trials=2)), storage=db_url)
+    c.run(1)
+
+    def locked(self, trial_id):
+        raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(Heartbeat, "begin", locked)
+    with pytest.raises(sa.exc.OperationalError):
+        c.run(2)
+    monkeypatch.undo()
+    failed = c.study.trials[-1]
+    assert (
+        failed.state == TrialState.FAIL and "database is locked" in failed.user_attrs["fail_reason"]
+    )
+    assert c.run(2).ran == 1
