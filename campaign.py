@@ -829,4 +829,5 @@ def stored_config(store: Store, row: Mapping[str, Any]) -> CampaignConfig:
         row["config_toml"],
         path=f"<campaign {row['name']} in {store.display_url}>",
         base_dir=base if isinstance(base, str) else None,
+        stored=True,
     )

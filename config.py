@@ -274,12 +274,15 @@ class _Reader:
 
 
 def parse_config(
-    text: str, *, path: str | None = None, base_dir: str | None = None
+    text: str, *, path: str | None = None, base_dir: str | None = None, stored: bool = False
 ) -> CampaignConfig:
     """Parse and validate campaign TOML text. Raises :class:`ConfigError`.
 
     ``base_dir``: the folder relative file paths in the text are read from (the TOML file's
-    folder; :func:`load_config` passes it); the working directory when None."""
+    folder; :func:`load_config` passes it); the working directory when None. ``stored``: the
+    text of a campaign already in a store, read back to use it: checks added since such
+    campaigns were made (a finite constraint bound, strategy options that fit the space) are
+    skipped, so that reading, exporting and joining them keep working."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -333,9 +336,11 @@ def parse_config(
                         '"<metric> <=|>=|<|> <number>", e.g. "area_mm2 <= 4"',
                     )
                 bound = float(m.group(3))
-                if not math.isfinite(bound):  # "1e400" parses to inf: met by nothing or all
+                # "1e400" parses to inf: met by nothing or by all
+                if not math.isfinite(bound) and not stored:
                     raise r.error(
-                        key, f"bad constraint {item!r} in {key}: the bound is not a finite number"
+                        key,
+                        f"bad constraint {item!r} in {key}: the bound is not a finite number",
                     )
                 constraints.append(Constraint(m.group(1), m.group(2), bound))
             continue
@@ -408,7 +413,7 @@ def parse_config(
         path=path,
         base_dir=base_dir,
     )
-    _check_names(cfg, r)
+    _check_names(cfg, r, stored)
     return cfg
 
 
@@ -468,7 +473,7 @@ def _parse_screen(r: _Reader, default_cost: str) -> ScreenConfig:
     return ScreenConfig(accuracy, cost, latency, **counts)
 
 
-def _check_names(cfg: CampaignConfig, r: _Reader) -> None:
+def _check_names(cfg: CampaignConfig, r: _Reader, stored: bool = False) -> None:
     """Resolve every name against the registries, re-keying errors to the TOML key."""
     from cosearch.evaluate import Evaluator
     from cosearch.search import get_strategy
@@ -502,7 +507,8 @@ def _check_names(cfg: CampaignConfig, r: _Reader) -> None:
         raise rekey(exc, "evaluate") from exc
     try:
         strategy = get_strategy(cfg.strategy, **cfg.strategy_options)
-        strategy.check_space([*net.distributions(), *hw.distributions()])
+        if not stored:
+            strategy.check_space([*net.distributions(), *hw.distributions()])
     except ConfigError as exc:
         raise rekey(exc, "strategy") from exc
     from cosearch.search import WeightSharingStrategy

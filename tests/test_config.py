@@ -163,3 +163,26 @@ def test_unset_cost_is_the_hardware_space_own_model(hardware, hw_table, expected
     # an empty cost is refused, not replaced by the default
     with pytest.raises(ConfigError, match="source '' must look like"):
         parse_config(text + 'cost = ""\n')
+
+
+def test_checks_added_later_do_not_lock_out_stored_campaigns(tmp_path):
+    """A campaign stored before a check existed (an infinite bound, marl groups matching no
+    parameter) could no longer be exported, joined or trained on: its stored TOML is read back
+    with parse_config. Read back, it still parses; as a new config it is refused."""
+    from cosearch import Campaign, open_store
+    from cosearch.cli import main
+
+    text = GOOD.replace('"area_mm2 <= 4"', '"area_mm2 <= 1e400"')
+    text = text.replace('name = "nsga2"', 'name = "marl"\ngroups = [["hw.nothing_*"]]')
+    assert 'name = "marl"' in text
+    for t in (text, GOOD.replace('"area_mm2 <= 4"', '"area_mm2 <= 1e400"')):
+        with pytest.raises(ConfigError):
+            parse_config(t)
+    assert parse_config(text, stored=True).constraints[0].bound == float("inf")
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    c = Campaign(parse_config(GOOD), open_store(url))
+    c.run(1)
+    with c.store.engine.begin() as conn:  # as an older cosearch stored it
+        conn.exec_driver_sql("UPDATE campaigns SET config_toml = ?", (text,))
+    name = c.name
+    assert main(["export", name, "0", "--onnx", str(tmp_path / "o.onnx"), "--storage", url]) == 0
