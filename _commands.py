@@ -762,20 +762,19 @@ def _json_value(v: Any) -> Any:
 
 def _check_port(host: str, port: int) -> None:
     """Raise CosearchInputError unless the dashboard can listen on ``host:port`` (the server
-    itself would announce it and then fail with a bare OSError)."""
+    itself would announce it and then fail with a bare OSError). It binds as optuna-dashboard's
+    server does: IPv6 for a host with a ``:``, IPv4 otherwise."""
     import socket
 
     if not 0 <= port <= 65535:
         raise CosearchInputError(f"--port must be between 0 and 65535; got {port}")
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise CosearchInputError(f"--host {host!r} is not an address of this machine") from exc
-    family, _, _, _, address = infos[0]
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
         try:
-            s.bind(address)
+            s.bind((host, port))
+        except socket.gaierror as exc:
+            raise CosearchInputError(f"--host {host!r} is not an address of this machine") from exc
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 msg = f"port {port} on {host} is in use; pass another --port"

@@ -720,7 +720,9 @@ class Campaign:
                     claim = self._claim(study, target, me, create=False)
                     marked += claim.recovered
                     # progress: a trial completed, or other workers took the rounds' trials
-                    seen = (claim.complete, claim.complete + claim.running)
+                    # (running counts the one this claim just took: not progress by others)
+                    mine = 1 if claim.state == "run" else 0
+                    seen = (claim.complete, claim.complete + claim.running - mine)
                     if seen[0] > last[0] or seen[1] > last[1]:
                         last, rounds = (max(seen[0], last[0]), max(seen[1], last[1])), 0
                     if bar is not None and claim.complete != bar.n:

@@ -367,7 +367,13 @@ def test_rounds_whose_promotions_all_fail_stop_with_one_error(tmp_path, monkeypa
         raise RuntimeError("simulator crashed")
 
     monkeypatch.setattr(c.evaluator, "evaluate", broken)  # the promoted trials' sources only
+    rounds = []
+    real_screen = c.screener.screen
+    monkeypatch.setattr(
+        c.screener, "screen", lambda *a, **k: rounds.append(1) or real_screen(*a, **k)
+    )
     with pytest.raises(CosearchError, match="three screening rounds in a row completed no trial"):
         c.run_screened(4)
+    assert len(rounds) == 3  # its own claimed promotions are not progress
     states = [t.state.name for t in c.study.get_trials(deepcopy=False)]
     assert states and set(states) == {"FAIL"}
