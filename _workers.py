@@ -24,6 +24,7 @@ from typing import Any
 
 import optuna
 import sqlalchemy as sa
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from cosearch.store import Store, schema, worker_id
@@ -249,8 +250,18 @@ def recover_stale(
         t = storage.get_trial(tid)
         if t.state != TrialState.RUNNING:
             continue
-        storage.set_trial_user_attr(tid, "fail_reason", reasons[t.number])
-        if not storage.set_trial_state_values(tid, TrialState.FAIL):
+        # its worker may still finish it now (it was alive after all): Optuna then refuses
+        # either write, and a reason written before the refused FAIL is taken back
+        try:
+            storage.set_trial_user_attr(tid, "fail_reason", reasons[t.number])
+        except UpdateFinishedTrialError:
+            continue
+        try:
+            failed = storage.set_trial_state_values(tid, TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            failed = False
+        if not failed:
+            _drop_user_attr(store, tid, "fail_reason")
             continue
         marked.append(tid)
         if retry and not {"retry_of", SCREENED_FROM} & set(t.user_attrs) and t.params:
@@ -270,6 +281,13 @@ def recover_stale(
         with store.engine.begin() as conn:
             conn.execute(hb.delete().where(hb.c.trial_id.in_(sorted(drop))))
     return len(marked)
+
+
+def _drop_user_attr(store: Store, trial_id: int, key: str) -> None:
+    """Delete a user attribute of a finished trial (Optuna allows no change to those)."""
+    attrs = _optuna_models().TrialUserAttributeModel.__table__
+    with store.engine.begin() as conn:
+        conn.execute(attrs.delete().where(attrs.c.trial_id == trial_id, attrs.c.key == key))
 
 
 def unstarted_claims(study: optuna.Study, store: Store, worker: str) -> list[int]:

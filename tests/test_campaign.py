@@ -655,3 +655,38 @@ def test_a_trial_whose_heartbeat_cannot_start_is_not_left_running(make_config, d
         failed.state == TrialState.FAIL and "database is locked" in failed.user_attrs["fail_reason"]
     )
     assert c.run(2).ran == 1
+
+
+def test_a_trial_that_finishes_while_it_is_recovered_stays_complete(make_config, db_url):
+    """A worker judged stale (another host, past the grace) may finish its trial while the
+    judge fails it: the judge crashed with UpdateFinishedTrialError, leaving the COMPLETE
+    trial with a fail_reason saying it died."""
+    from cosearch._workers import claim_trial, recover_stale
+    from cosearch.store import schema
+
+    c = Campaign.from_config(load_config(make_config(trials=3)), storage=db_url, grace_s=1.0)
+    c.run(1)
+    claim = claim_trial(c.study, c.store, 3, "elsewhere:123")
+    with c.store.engine.begin() as conn:
+        conn.execute(schema.heartbeats.insert().values(trial_id=claim.trial_id, worker="x"))
+    time.sleep(2.5)
+    storage = c.study._storage
+    real = storage.set_trial_user_attr
+
+    def finished_meanwhile(trial_id, key, value):
+        real(trial_id, key, value)
+        if key == "fail_reason":  # the stale-looking worker tells its trial just now
+            storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [90.0, 1.0, 1.0])
+
+    storage.set_trial_user_attr = finished_meanwhile
+    try:
+        assert recover_stale(c.study, c.store, grace_s=1.0) == 0
+    finally:
+        storage.set_trial_user_attr = real
+    t = next(t for t in c.study.get_trials(deepcopy=False) if t._trial_id == claim.trial_id)
+    assert t.state == TrialState.COMPLETE
+    row = c.store.query(
+        f"SELECT COUNT(*) AS n FROM trial_user_attributes WHERE trial_id = {claim.trial_id} "
+        "AND key = 'fail_reason'"
+    )
+    assert row["n"][0] == 0
