@@ -93,15 +93,28 @@ def process_started(pid: int) -> float | None:
         return None
 
 
+def pid_namespace() -> str | None:
+    """This process's pid namespace (Linux), e.g. ``pid:[4026531836]``: containers that share
+    a host name (host networking) have their own, where the same pid is another process."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
 def worker_attrs(worker: str) -> dict[str, Any]:
     """The user attributes naming the worker of a trial: ``worker`` (``host:pid``) and, for
     this process on Linux, ``worker_started`` (:func:`process_started`), by which a judge on
-    the same host tells the live worker from a later process that took its pid."""
+    the same host tells the live worker from a later process that took its pid, and
+    ``worker_pids`` (:func:`pid_namespace`), without which pids say nothing across
+    containers with one host name."""
     attrs: dict[str, Any] = {"worker": worker}
     if worker == worker_id():
-        started = process_started(os.getpid())
+        started, space = process_started(os.getpid()), pid_namespace()
         if started is not None:
             attrs["worker_started"] = started
+        if space is not None:
+            attrs["worker_pids"] = space
     return attrs
 
 
@@ -199,11 +212,14 @@ def _stale_reasons(
         now = dt.datetime.fromisoformat(now)
     now = now.replace(tzinfo=None)
     out: dict[int, str] = {}
+    pids = pid_namespace()
     for t in running:
         who = str(t.user_attrs.get("worker", ""))
         w_host, _, w_pid = who.rpartition(":")
         beat = beats.get(ids[t.number])
-        if w_host == host and w_pid.isdigit():
+        # its pid means something here: this host, and (when both are known) this pid namespace
+        here = w_host == host and t.user_attrs.get("worker_pids", pids) == pids
+        if here and w_pid.isdigit():
             if not pid_alive(int(w_pid)):
                 out[t.number] = f"interrupted: worker {who} died before the trial finished"
                 continue

@@ -690,3 +690,27 @@ def test_a_trial_that_finishes_while_it_is_recovered_stays_complete(make_config,
         "AND key = 'fail_reason'"
     )
     assert row["n"][0] == 0
+
+
+def test_a_worker_in_another_pid_namespace_is_judged_by_its_heartbeat(make_config, db_url):
+    """Containers sharing a host name (host networking) each have their own pids: a judge
+    that found the other container's worker pid missing here failed its live trials as
+    'died' and ran them again."""
+    import socket
+
+    from cosearch._workers import claim_trial, pid_namespace
+    from cosearch.store import schema
+
+    c = Campaign.from_config(load_config(make_config(trials=4)), storage=db_url, grace_s=60.0)
+    c.run(1)
+    gone = f"{socket.gethostname()}:999999"  # no such pid here
+    ids = {}
+    for where, space in (("other container", "pid:[1]"), ("this one", pid_namespace())):
+        claim = claim_trial(c.study, c.store, 5, gone)
+        c.study._storage.set_trial_user_attr(claim.trial_id, "worker_pids", space)
+        with c.store.engine.begin() as conn:  # a fresh heartbeat
+            conn.execute(schema.heartbeats.insert().values(trial_id=claim.trial_id, worker=gone))
+        ids[where] = claim.trial_id
+    assert c.mark_interrupted() == 1
+    states = {t._trial_id: t.state.name for t in c.study.get_trials(deepcopy=False)}
+    assert states[ids["other container"]] == "RUNNING" and states[ids["this one"]] == "FAIL"
