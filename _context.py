@@ -21,6 +21,7 @@ import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
 from cosearch._interrupt import raise_if_interrupted
+from cosearch._workers import worker_attrs
 from cosearch.evaluate import Measurement
 from cosearch.store import worker_id
 from cosearch.store._optuna_compat import create_running_trial, study_storage
@@ -90,7 +91,7 @@ class SearchContext:
         trial_id = create_running_trial(
             storage,
             study_id,
-            user_attrs={"worker": worker_id()},
+            user_attrs=worker_attrs(worker_id()),
             params={k: params[k] for k in dists},
             distributions=dists,
         )

@@ -382,7 +382,7 @@ class Screener:
     def _claim(self, trial_id: int, worker: str) -> bool:
         """Start the queued trial ``trial_id`` for ``worker``; False when another process
         started it first."""
-        from cosearch._workers import worker_attrs
+        from cosearch._workers import beat, worker_attrs
         from cosearch.store._locks import store_lock
 
         c = self.campaign
@@ -394,6 +394,7 @@ class Screener:
                 return False
             for key, value in worker_attrs(worker).items():
                 storage.set_trial_user_attr(trial_id, key, value)
+            beat(c.store, trial_id, worker)  # in the database's clock, as claim_trial does
             return True
 
     def promote(self, k: int, *, progress: bool = False) -> PromoteSummary:

@@ -127,6 +127,25 @@ def _owner_alive(pid: int, trial: FrozenTrial) -> bool:
     )
 
 
+#: trials whose heartbeat this process has begun and not ended (all its threads)
+_BEGUN: set[int] = set()
+_BEGUN_LOCK = threading.Lock()
+
+
+def beat(store: Store, trial_id: int, worker: str) -> None:
+    """Write the trial's heartbeat row with the database's clock (insert, or refresh the one
+    its claim wrote)."""
+    hb = schema.heartbeats
+    with store.engine.begin() as conn:
+        done = conn.execute(
+            hb.update()
+            .where(hb.c.trial_id == trial_id)
+            .values(worker=worker, beat_at=sa.func.current_timestamp())
+        ).rowcount
+        if not done:
+            conn.execute(hb.insert().values(trial_id=trial_id, worker=worker))
+
+
 class Heartbeat:
     """A daemon thread refreshing ``heartbeats.beat_at`` for the current trial."""
 
@@ -140,8 +159,9 @@ class Heartbeat:
         self._thread: threading.Thread | None = None
 
     def begin(self, trial_id: int) -> None:
-        with self.store.engine.begin() as conn:
-            conn.execute(schema.heartbeats.insert().values(trial_id=trial_id, worker=self.worker))
+        beat(self.store, trial_id, self.worker)
+        with _BEGUN_LOCK:
+            _BEGUN.add(trial_id)
         with self._lock:
             self._trial_id = trial_id
         if self._thread is None:
@@ -151,6 +171,8 @@ class Heartbeat:
             self._thread.start()
 
     def end(self, trial_id: int) -> None:
+        with _BEGUN_LOCK:
+            _BEGUN.discard(trial_id)
         with self._lock:
             self._trial_id = None
         with self.store.engine.begin() as conn:
@@ -307,8 +329,8 @@ def _drop_user_attr(store: Store, trial_id: int, key: str) -> None:
 
 
 def unstarted_claims(study: optuna.Study, store: Store, worker: str) -> list[int]:
-    """Ids of the study's RUNNING trials that ``worker`` claimed and has not started (no
-    heartbeat row yet): what a claim cut short by Ctrl-C leaves behind."""
+    """Ids of the study's RUNNING trials that ``worker`` (this process) claimed and has not
+    begun running: what a claim cut short by Ctrl-C leaves behind."""
     storage = study_storage(study)
     study_id = storage.get_study_id_from_name(study.study_name)
     running = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
@@ -317,14 +339,8 @@ def unstarted_claims(study: optuna.Study, store: Store, worker: str) -> list[int
         for t in running
         if t.user_attrs.get("worker") == worker
     ]
-    if not mine:
-        return []
-    hb = schema.heartbeats
-    with store.engine.connect() as conn:
-        beating = set(
-            conn.execute(sa.select(hb.c.trial_id).where(hb.c.trial_id.in_(mine))).scalars()
-        )
-    return [tid for tid in mine if tid not in beating]
+    with _BEGUN_LOCK:
+        return [tid for tid in mine if tid not in _BEGUN]
 
 
 @dataclass(frozen=True)
@@ -378,4 +394,7 @@ def claim_trial(
             if not create:
                 return Claim(None, complete, running, "idle", n)
             trial_id = create_running_trial(storage, study_id, user_attrs=worker_attrs(worker))
+        # its first heartbeat now, in the database's clock: a judge never ages a claimed trial
+        # by its start time, which the worker's own clock wrote (hours off on a skewed host)
+        beat(store, trial_id, worker)
         return Claim(trial_id, complete, running + 1, "run", n)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import sqlite3
@@ -387,13 +388,7 @@ def test_stale_heartbeat_from_another_host_is_recovered(make_config, db_url):
     cfg = load_config(make_config(trials=3))
     c = Campaign.from_config(cfg, storage=db_url, grace_s=2.0)
     c.run(1)
-    claim = claim_trial(c.study, c.store, 3, "elsewhere:123")
-    with c.store.engine.begin() as conn:
-        from cosearch.store import schema
-
-        conn.execute(
-            schema.heartbeats.insert().values(trial_id=claim.trial_id, worker="elsewhere:123")
-        )
+    claim_trial(c.study, c.store, 3, "elsewhere:123")  # its first heartbeat with it
     assert c.mark_interrupted() == 0  # fresh heartbeat: alive
     time.sleep(3.5)  # > grace + SQLite's one-second CURRENT_TIMESTAMP resolution
     assert c.mark_interrupted() == 1
@@ -559,11 +554,10 @@ def test_a_live_worker_on_this_host_keeps_its_trial(make_config, db_url):
             claim = claim_trial(c.study, c.store, 6, worker)
             if recorded is not None:
                 c.study._storage.set_trial_user_attr(claim.trial_id, "worker_started", recorded)
-            if beats:
+            if not beats:  # its heartbeat row gone (claim_trial writes the first one)
                 with c.store.engine.begin() as conn:
-                    conn.execute(
-                        schema.heartbeats.insert().values(trial_id=claim.trial_id, worker=worker)
-                    )
+                    hb = schema.heartbeats
+                    conn.execute(hb.delete().where(hb.c.trial_id == claim.trial_id))
             trials[name] = claim.trial_id
         assert "worker_started" in c.study._storage.get_trial(trials["this process"]).user_attrs
         time.sleep(2.5)  # every heartbeat, and the trial without one, older than the grace
@@ -662,13 +656,10 @@ def test_a_trial_that_finishes_while_it_is_recovered_stays_complete(make_config,
     judge fails it: the judge crashed with UpdateFinishedTrialError, leaving the COMPLETE
     trial with a fail_reason saying it died."""
     from cosearch._workers import claim_trial, recover_stale
-    from cosearch.store import schema
 
     c = Campaign.from_config(load_config(make_config(trials=3)), storage=db_url, grace_s=1.0)
     c.run(1)
     claim = claim_trial(c.study, c.store, 3, "elsewhere:123")
-    with c.store.engine.begin() as conn:
-        conn.execute(schema.heartbeats.insert().values(trial_id=claim.trial_id, worker="x"))
     time.sleep(2.5)
     storage = c.study._storage
     real = storage.set_trial_user_attr
@@ -699,7 +690,6 @@ def test_a_worker_in_another_pid_namespace_is_judged_by_its_heartbeat(make_confi
     import socket
 
     from cosearch._workers import claim_trial, pid_namespace
-    from cosearch.store import schema
 
     c = Campaign.from_config(load_config(make_config(trials=4)), storage=db_url, grace_s=60.0)
     c.run(1)
@@ -708,9 +698,31 @@ def test_a_worker_in_another_pid_namespace_is_judged_by_its_heartbeat(make_confi
     for where, space in (("other container", "pid:[1]"), ("this one", pid_namespace())):
         claim = claim_trial(c.study, c.store, 5, gone)
         c.study._storage.set_trial_user_attr(claim.trial_id, "worker_pids", space)
-        with c.store.engine.begin() as conn:  # a fresh heartbeat
-            conn.execute(schema.heartbeats.insert().values(trial_id=claim.trial_id, worker=gone))
-        ids[where] = claim.trial_id
+        ids[where] = claim.trial_id  # with a fresh heartbeat: claim_trial wrote it
     assert c.mark_interrupted() == 1
     states = {t._trial_id: t.state.name for t in c.study.get_trials(deepcopy=False)}
     assert states[ids["other container"]] == "RUNNING" and states[ids["this one"]] == "FAIL"
+
+
+def test_a_skewed_worker_clock_does_not_decide_when_its_claim_is_stale(make_config, db_url):
+    """A trial's start time is written with its worker's clock. A worker an hour fast that
+    died right after claiming left its trial RUNNING for the hour; one ten minutes slow had
+    its fresh claims failed at once as 'started 600 s ago'. A claim now writes its first
+    heartbeat with the database's clock, and that decides."""
+    from cosearch._workers import claim_trial
+
+    c = Campaign.from_config(load_config(make_config(trials=4)), storage=db_url, grace_s=2.0)
+    c.run(1)
+    skews = {"fast": dt.timedelta(hours=1), "slow": -dt.timedelta(minutes=10)}
+    ids = {}
+    for name, skew in skews.items():
+        claim = claim_trial(c.study, c.store, 4, f"elsewhere-{name}:1")
+        with c.store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "UPDATE trials SET datetime_start = ? WHERE trial_id = ?",
+                ((dt.datetime.now() + skew).isoformat(sep=" "), claim.trial_id),
+            )
+        ids[name] = claim.trial_id
+    assert c.mark_interrupted() == 0  # both claims are fresh
+    time.sleep(3.5)  # > grace + SQLite's one-second CURRENT_TIMESTAMP resolution
+    assert c.mark_interrupted() == 2  # both workers stopped beating
