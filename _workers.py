@@ -68,29 +68,41 @@ def start_ordinal(store: Store, study: optuna.Study, key: str, count: int) -> in
     return again
 
 
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of Linux's /proc/<pid>/stat after the command name (``[0]`` is the state);
+    None elsewhere or when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
 def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host (and pid namespace) still runs: a zombie (killed,
+    not yet reaped by its parent) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    fields = _proc_stat(pid)
+    return not (fields and fields[0] in ("Z", "X"))
 
 
 def process_started(pid: int) -> float | None:
     """When process ``pid`` started, in seconds since the epoch (Linux's /proc: boot time plus
     the process's start in clock ticks; no time zone involved); None elsewhere or unreadable.
     Two processes computing it for one pid get the same number."""
+    fields = _proc_stat(pid)
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            fields = f.read().rpartition(")")[2].split()
         with open("/proc/stat", encoding="ascii") as f:
             boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
-        ticks = int(fields[19])  # field 22, counted after the ")" that ends the command name
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
+        ticks = int(fields[19]) if fields else None  # field 22 of the whole line
     except (OSError, ValueError, IndexError, StopIteration):
         return None
+    return None if ticks is None else boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def pid_namespace() -> str | None:
@@ -118,17 +130,20 @@ def worker_attrs(worker: str) -> dict[str, Any]:
     return attrs
 
 
-def _owner_alive(pid: int, trial: FrozenTrial) -> bool:
-    """True when ``pid`` (alive, on this host) is the very process that claimed ``trial``."""
+def _owner_stopped(pid: int, trial: FrozenTrial) -> bool:
+    """True when ``pid`` (alive, on this host) is the very process that claimed ``trial`` and
+    is stopped (Ctrl-Z, SIGSTOP): it cannot beat, and will go on with the trial when it is
+    continued. A running owner beats; when its heartbeat is old it is not running the trial."""
     recorded = trial.user_attrs.get("worker_started")
     started = process_started(pid)
-    return (
-        isinstance(recorded, float | int) and started is not None and abs(started - recorded) < 1e-3
-    )
+    fields = _proc_stat(pid)
+    if not (isinstance(recorded, float | int) and started is not None and fields):
+        return False
+    return abs(started - recorded) < 1e-3 and fields[0] in ("T", "t")
 
 
-#: trials whose heartbeat this process has begun and not ended (all its threads)
-_BEGUN: set[int] = set()
+#: (store URL, trial id) of the trials whose heartbeat this process has begun and not ended
+_BEGUN: set[tuple[str, int]] = set()
 _BEGUN_LOCK = threading.Lock()
 
 
@@ -161,7 +176,7 @@ class Heartbeat:
     def begin(self, trial_id: int) -> None:
         beat(self.store, trial_id, self.worker)
         with _BEGUN_LOCK:
-            _BEGUN.add(trial_id)
+            _BEGUN.add((self.store.url, trial_id))
         with self._lock:
             self._trial_id = trial_id
         if self._thread is None:
@@ -172,7 +187,7 @@ class Heartbeat:
 
     def end(self, trial_id: int) -> None:
         with _BEGUN_LOCK:
-            _BEGUN.discard(trial_id)
+            _BEGUN.discard((self.store.url, trial_id))
         with self._lock:
             self._trial_id = None
         with self.store.engine.begin() as conn:
@@ -245,8 +260,8 @@ def _stale_reasons(
             if not pid_alive(int(w_pid)):
                 out[t.number] = f"interrupted: worker {who} died before the trial finished"
                 continue
-            if beat is not None and _owner_alive(int(w_pid), t):
-                continue  # its worker runs it, maybe stopped (Ctrl-Z) or beating more slowly
+            if _owner_stopped(int(w_pid), t):
+                continue  # its worker will go on with it when continued
         if isinstance(beat, str):
             beat = dt.datetime.fromisoformat(beat)
         if beat is not None:
@@ -299,7 +314,8 @@ def recover_stale(
         except UpdateFinishedTrialError:
             failed = False
         if not failed:
-            _drop_user_attr(store, tid, "fail_reason")
+            if storage.get_trial(tid).state == TrialState.COMPLETE:
+                _drop_user_attr(store, tid, "fail_reason")  # else the worker's own reason
             continue
         marked.append(tid)
         if retry and not {"retry_of", SCREENED_FROM} & set(t.user_attrs) and t.params:
@@ -340,7 +356,7 @@ def unstarted_claims(study: optuna.Study, store: Store, worker: str) -> list[int
         if t.user_attrs.get("worker") == worker
     ]
     with _BEGUN_LOCK:
-        return [tid for tid in mine if tid not in _BEGUN]
+        return [tid for tid in mine if (store.url, tid) not in _BEGUN]
 
 
 @dataclass(frozen=True)

@@ -527,51 +527,54 @@ def test_a_timed_campaign_is_not_extended_on_another_machine(make_config, db_url
     )
 
 
-def test_a_live_worker_on_this_host_keeps_its_trial(make_config, db_url):
-    """A worker on this host whose heartbeat is old but whose process is alive (stopped with
-    Ctrl-Z, or beating less often than the judge's grace) had its trial failed and re-run
-    under it. A process that took a dead worker's pid later is not the owner, and a trial
-    its live owner left without a heartbeat (an error before the heartbeat started) is
-    recovered as before."""
+def test_a_stopped_worker_on_this_host_keeps_its_trial(make_config, db_url):
+    """A worker on this host stopped with Ctrl-Z cannot beat: its trial was failed and re-run
+    under it. It keeps it now; but a running process whose heartbeat is old (a claim it
+    never began: a Ctrl-C in a notebook), a later process that took a dead worker's pid, and
+    a killed worker its parent has not reaped yet (a zombie) do not."""
+    import signal as sig
+
     from cosearch._workers import claim_trial, process_started
-    from cosearch.store import schema, worker_id
+    from cosearch.store import worker_id
 
     c = Campaign.from_config(load_config(make_config(trials=4)), storage=db_url, grace_s=1.0)
     c.run(1)
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    host = worker_id().rpartition(":")[0]
+    stopped = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    zombie = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         time.sleep(0.5)
-        other_id = f"{worker_id().rpartition(':')[0]}:{other.pid}"
-        started = process_started(other.pid)
-        assert started is not None
+        started = {p.pid: process_started(p.pid) for p in (stopped, zombie)}
+        assert None not in started.values()
+        os.kill(stopped.pid, sig.SIGSTOP)
+        os.kill(zombie.pid, sig.SIGKILL)  # not waited for: a zombie until the finally
+        time.sleep(0.3)
         trials = {}
-        for name, worker, recorded, beats in (
-            ("this process", worker_id(), None, True),
-            ("another live worker", other_id, started, True),
-            ("a later process with a dead worker's pid", other_id, started - 50.0, True),
-            ("this process, no heartbeat", worker_id(), None, False),
+        for name, pid, recorded in (
+            ("stopped with Ctrl-Z", stopped.pid, started[stopped.pid]),
+            ("a later process with its pid", stopped.pid, started[stopped.pid] - 50.0),
+            ("this process, never began it", os.getpid(), None),
+            ("killed, not reaped", zombie.pid, started[zombie.pid]),
         ):
-            claim = claim_trial(c.study, c.store, 6, worker)
+            claim = claim_trial(c.study, c.store, 6, f"{host}:{pid}")
             if recorded is not None:
                 c.study._storage.set_trial_user_attr(claim.trial_id, "worker_started", recorded)
-            if not beats:  # its heartbeat row gone (claim_trial writes the first one)
-                with c.store.engine.begin() as conn:
-                    hb = schema.heartbeats
-                    conn.execute(hb.delete().where(hb.c.trial_id == claim.trial_id))
             trials[name] = claim.trial_id
-        assert "worker_started" in c.study._storage.get_trial(trials["this process"]).user_attrs
-        time.sleep(2.5)  # every heartbeat, and the trial without one, older than the grace
+        assert c.mark_interrupted() == 1  # the zombie at once
+        time.sleep(2.5)  # every heartbeat older than the grace
         assert c.mark_interrupted() == 2
-        states = {t._trial_id: t.state for t in c.study.get_trials(deepcopy=False)}
-        assert {n: states[tid].name for n, tid in trials.items()} == {
-            "this process": "RUNNING",
-            "another live worker": "RUNNING",
-            "a later process with a dead worker's pid": "FAIL",
-            "this process, no heartbeat": "FAIL",
+        states = {t._trial_id: t.state.name for t in c.study.get_trials(deepcopy=False)}
+        assert {n: states[tid] for n, tid in trials.items()} == {
+            "stopped with Ctrl-Z": "RUNNING",
+            "a later process with its pid": "FAIL",
+            "this process, never began it": "FAIL",
+            "killed, not reaped": "FAIL",
         }
     finally:
-        other.kill()
-        other.wait()
+        os.kill(stopped.pid, sig.SIGCONT)
+        for p in (stopped, zombie):
+            p.kill()
+            p.wait()
 
 
 def test_rows_of_a_trial_failed_under_its_worker_are_dropped(make_config, db_url, monkeypatch):
@@ -651,10 +654,12 @@ def test_a_trial_whose_heartbeat_cannot_start_is_not_left_running(make_config, d
     assert c.run(2).ran == 1
 
 
-def test_a_trial_that_finishes_while_it_is_recovered_stays_complete(make_config, db_url):
+@pytest.mark.parametrize("outcome", ["COMPLETE", "FAIL"])
+def test_a_trial_that_finishes_while_it_is_recovered_stays_complete(make_config, db_url, outcome):
     """A worker judged stale (another host, past the grace) may finish its trial while the
     judge fails it: the judge crashed with UpdateFinishedTrialError, leaving the COMPLETE
-    trial with a fail_reason saying it died."""
+    trial with a fail_reason saying it died. A trial its worker failed itself keeps the
+    worker's reason."""
     from cosearch._workers import claim_trial, recover_stale
 
     c = Campaign.from_config(load_config(make_config(trials=3)), storage=db_url, grace_s=1.0)
@@ -666,8 +671,13 @@ def test_a_trial_that_finishes_while_it_is_recovered_stays_complete(make_config,
 
     def finished_meanwhile(trial_id, key, value):
         real(trial_id, key, value)
-        if key == "fail_reason":  # the stale-looking worker tells its trial just now
+        if key != "fail_reason":
+            return
+        if outcome == "COMPLETE":  # the stale-looking worker tells its trial just now
             storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [90.0, 1.0, 1.0])
+        else:  # or fails it itself, with its own reason
+            real(trial_id, "fail_reason", "ValueError: evaluation failed")
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
 
     storage.set_trial_user_attr = finished_meanwhile
     try:
@@ -675,12 +685,13 @@ def test_a_trial_that_finishes_while_it_is_recovered_stays_complete(make_config,
     finally:
         storage.set_trial_user_attr = real
     t = next(t for t in c.study.get_trials(deepcopy=False) if t._trial_id == claim.trial_id)
-    assert t.state == TrialState.COMPLETE
+    assert t.state.name == outcome
     row = c.store.query(
-        f"SELECT COUNT(*) AS n FROM trial_user_attributes WHERE trial_id = {claim.trial_id} "
+        f"SELECT value_json FROM trial_user_attributes WHERE trial_id = {claim.trial_id} "
         "AND key = 'fail_reason'"
     )
-    assert row["n"][0] == 0
+    reasons = list(row["value_json"])
+    assert reasons == ([] if outcome == "COMPLETE" else ['"ValueError: evaluation failed"'])
 
 
 def test_a_worker_in_another_pid_namespace_is_judged_by_its_heartbeat(make_config, db_url):
@@ -726,3 +737,26 @@ def test_a_skewed_worker_clock_does_not_decide_when_its_claim_is_stale(make_conf
     assert c.mark_interrupted() == 0  # both claims are fresh
     time.sleep(3.5)  # > grace + SQLite's one-second CURRENT_TIMESTAMP resolution
     assert c.mark_interrupted() == 2  # both workers stopped beating
+
+
+def test_unstarted_claims_are_told_apart_across_databases(make_config, tmp_path):
+    """Two campaigns in one process on two databases have the same trial ids: a trial running
+    in one hid the other's claim cut short by Ctrl-C, which then stayed RUNNING."""
+    from cosearch._workers import Heartbeat, claim_trial, unstarted_claims
+    from cosearch.store import worker_id
+
+    cfg = load_config(make_config(trials=3))
+    a = Campaign.from_config(cfg, storage=f"sqlite:///{tmp_path / 'a.db'}")
+    b = Campaign.from_config(cfg, storage=f"sqlite:///{tmp_path / 'b.db'}")
+    me = worker_id()
+    ca = claim_trial(a.study, a.store, 3, me)
+    cb = claim_trial(b.study, b.store, 3, me)
+    assert ca.trial_id == cb.trial_id
+    beating = Heartbeat(a.store, me)
+    beating.begin(ca.trial_id)
+    try:
+        assert unstarted_claims(a.study, a.store, me) == []
+        assert unstarted_claims(b.study, b.store, me) == [cb.trial_id]
+    finally:
+        beating.end(ca.trial_id)
+        beating.close()
