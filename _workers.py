@@ -151,14 +151,18 @@ def beat(store: Store, trial_id: int, worker: str) -> None:
     """Write the trial's heartbeat row with the database's clock (insert, or refresh the one
     its claim wrote)."""
     hb = schema.heartbeats
-    with store.engine.begin() as conn:
-        done = conn.execute(
-            hb.update()
-            .where(hb.c.trial_id == trial_id)
-            .values(worker=worker, beat_at=sa.func.current_timestamp())
-        ).rowcount
-        if not done:
-            conn.execute(hb.insert().values(trial_id=trial_id, worker=worker))
+    refresh = (
+        hb.update()
+        .where(hb.c.trial_id == trial_id)
+        .values(worker=worker, beat_at=sa.func.current_timestamp())
+    )
+    try:
+        with store.engine.begin() as conn:
+            if not conn.execute(refresh).rowcount:
+                conn.execute(hb.insert().values(trial_id=trial_id, worker=worker))
+    except sa.exc.IntegrityError:  # a judge wrote a first-seen row in between
+        with store.engine.begin() as conn:
+            conn.execute(refresh)
 
 
 class Heartbeat:
@@ -271,7 +275,9 @@ def _stale_reasons(
                     f"interrupted: worker {who or '?'} sent no heartbeat for "
                     f"{age:.0f} s (grace {grace_s:.0f} s)"
                 )
-        elif t.datetime_start is not None:
+        elif grace_s <= 0:  # no grace: every trial nobody is seen running is stale
+            out[t.number] = "interrupted: trial has no heartbeat"
+        elif t.datetime_start is not None:  # read-only callers (status): by its start time
             age = (dt.datetime.now() - t.datetime_start).total_seconds()
             if age > grace_s:
                 out[t.number] = f"interrupted: trial has no heartbeat and started {age:.0f} s ago"
@@ -292,6 +298,8 @@ def recover_stale(
         t.number: storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
         for t in running
     }
+    if grace_s > 0:
+        _first_seen(store, list(ids.values()))
     reasons = _stale_reasons(store, running, ids, grace_s)
     marked = []
     for t in running:
@@ -335,6 +343,23 @@ def recover_stale(
         with store.engine.begin() as conn:
             conn.execute(hb.delete().where(hb.c.trial_id.in_(sorted(drop))))
     return len(marked)
+
+
+def _first_seen(store: Store, trial_ids: list[int]) -> None:
+    """Give each RUNNING trial without a heartbeat row one, with the database's clock: a
+    worker killed between creating its trial and writing the claim's heartbeat left none, and
+    the trial's start time is its own clock's (an hour fast kept it RUNNING for the hour). It
+    is then stale one grace period after a judge first saw it."""
+    if not trial_ids:
+        return
+    hb = schema.heartbeats
+    with store.engine.begin() as conn:
+        have = set(
+            conn.execute(sa.select(hb.c.trial_id).where(hb.c.trial_id.in_(trial_ids))).scalars()
+        )
+        for tid in trial_ids:
+            if tid not in have:
+                conn.execute(hb.insert().values(trial_id=tid, worker="(first seen by a judge)"))
 
 
 def _drop_user_attr(store: Store, trial_id: int, key: str) -> None:

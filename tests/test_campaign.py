@@ -724,19 +724,23 @@ def test_a_skewed_worker_clock_does_not_decide_when_its_claim_is_stale(make_conf
 
     c = Campaign.from_config(load_config(make_config(trials=4)), storage=db_url, grace_s=2.0)
     c.run(1)
-    skews = {"fast": dt.timedelta(hours=1), "slow": -dt.timedelta(minutes=10)}
-    ids = {}
+    skews = {
+        "fast": dt.timedelta(hours=1),
+        "slow": -dt.timedelta(minutes=10),
+        "fast, killed before its claim's heartbeat": dt.timedelta(hours=1),
+    }
     for name, skew in skews.items():
-        claim = claim_trial(c.study, c.store, 4, f"elsewhere-{name}:1")
+        claim = claim_trial(c.study, c.store, 5, f"elsewhere-{name[:4]}:1")
         with c.store.engine.begin() as conn:
             conn.exec_driver_sql(
                 "UPDATE trials SET datetime_start = ? WHERE trial_id = ?",
                 ((dt.datetime.now() + skew).isoformat(sep=" "), claim.trial_id),
             )
-        ids[name] = claim.trial_id
-    assert c.mark_interrupted() == 0  # both claims are fresh
+            if "killed" in name:  # no heartbeat row: a judge first sees it now
+                conn.exec_driver_sql("DELETE FROM heartbeats WHERE trial_id = ?", (claim.trial_id,))
+    assert c.mark_interrupted() == 0  # the claims are fresh
     time.sleep(3.5)  # > grace + SQLite's one-second CURRENT_TIMESTAMP resolution
-    assert c.mark_interrupted() == 2  # both workers stopped beating
+    assert c.mark_interrupted() == 3  # none of the workers beat since
 
 
 def test_unstarted_claims_are_told_apart_across_databases(make_config, tmp_path):
