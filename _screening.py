@@ -382,7 +382,7 @@ class Screener:
     def _claim(self, trial_id: int, worker: str) -> bool:
         """Start the queued trial ``trial_id`` for ``worker``; False when another process
         started it first."""
-        from cosearch._workers import beat, worker_attrs
+        from cosearch._workers import mark_claimed
         from cosearch.store._locks import store_lock
 
         c = self.campaign
@@ -392,9 +392,7 @@ class Screener:
                 return False
             if not storage.set_trial_state_values(trial_id, TrialState.RUNNING):
                 return False
-            for key, value in worker_attrs(worker).items():
-                storage.set_trial_user_attr(trial_id, key, value)
-            beat(c.store, trial_id, worker)  # in the database's clock, as claim_trial does
+            mark_claimed(c.store, storage, trial_id, worker)
             return True
 
     def promote(self, k: int, *, progress: bool = False) -> PromoteSummary:

@@ -16,6 +16,7 @@ another worker to retry (Optuna's ``enqueue_trial``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import socket
 import threading
@@ -91,11 +92,12 @@ def pid_alive(pid: int) -> bool:
     return not (fields and fields[0] in ("Z", "X"))
 
 
-def process_started(pid: int) -> float | None:
+def process_started(pid: int, fields: list[str] | None = None) -> float | None:
     """When process ``pid`` started, in seconds since the epoch (Linux's /proc: boot time plus
     the process's start in clock ticks; no time zone involved); None elsewhere or unreadable.
-    Two processes computing it for one pid get the same number."""
-    fields = _proc_stat(pid)
+    Two processes computing it for one pid get the same number. ``fields``: its
+    :func:`_proc_stat`, when already read."""
+    fields = _proc_stat(pid) if fields is None else fields
     try:
         with open("/proc/stat", encoding="ascii") as f:
             boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
@@ -122,12 +124,29 @@ def worker_attrs(worker: str) -> dict[str, Any]:
     containers with one host name."""
     attrs: dict[str, Any] = {"worker": worker}
     if worker == worker_id():
-        started, space = process_started(os.getpid()), pid_namespace()
-        if started is not None:
-            attrs["worker_started"] = started
-        if space is not None:
-            attrs["worker_pids"] = space
+        attrs.update(_own_identity(os.getpid()))
     return attrs
+
+
+@functools.lru_cache(maxsize=4)
+def _own_identity(pid: int) -> dict[str, Any]:
+    """This process's ``worker_started`` and ``worker_pids``, read once per pid (a fork
+    gets its own)."""
+    out: dict[str, Any] = {}
+    started, space = process_started(pid), pid_namespace()
+    if started is not None:
+        out["worker_started"] = started
+    if space is not None:
+        out["worker_pids"] = space
+    return out
+
+
+def mark_claimed(store: Store, storage: Any, trial_id: int, worker: str) -> None:
+    """Record ``worker`` on a queued trial it just set RUNNING, and write the claim's first
+    heartbeat (database clock); call it under the claim lock."""
+    for key, value in worker_attrs(worker).items():
+        storage.set_trial_user_attr(trial_id, key, value)
+    beat(store, trial_id, worker)
 
 
 def _owner_stopped(pid: int, trial: FrozenTrial) -> bool:
@@ -135,8 +154,8 @@ def _owner_stopped(pid: int, trial: FrozenTrial) -> bool:
     is stopped (Ctrl-Z, SIGSTOP): it cannot beat, and will go on with the trial when it is
     continued. A running owner beats; when its heartbeat is old it is not running the trial."""
     recorded = trial.user_attrs.get("worker_started")
-    started = process_started(pid)
     fields = _proc_stat(pid)
+    started = process_started(pid, fields)
     if not (isinstance(recorded, float | int) and started is not None and fields):
         return False
     return abs(started - recorded) < 1e-3 and fields[0] in ("T", "t")
@@ -257,7 +276,7 @@ def _stale_reasons(
     for t in running:
         who = str(t.user_attrs.get("worker", ""))
         w_host, _, w_pid = who.rpartition(":")
-        beat = beats.get(ids[t.number])
+        last = beats.get(ids[t.number])
         # its pid means something here: this host, and (when both are known) this pid namespace
         here = w_host == host and t.user_attrs.get("worker_pids", pids) == pids
         if here and w_pid.isdigit():
@@ -266,10 +285,10 @@ def _stale_reasons(
                 continue
             if _owner_stopped(int(w_pid), t):
                 continue  # its worker will go on with it when continued
-        if isinstance(beat, str):
-            beat = dt.datetime.fromisoformat(beat)
-        if beat is not None:
-            age = (now - beat.replace(tzinfo=None)).total_seconds()
+        if isinstance(last, str):
+            last = dt.datetime.fromisoformat(last)
+        if last is not None:
+            age = (now - last.replace(tzinfo=None)).total_seconds()
             if age > grace_s:
                 out[t.number] = (
                     f"interrupted: worker {who or '?'} sent no heartbeat for "
@@ -427,15 +446,14 @@ def claim_trial(
         for t in sorted(waiting, key=lambda t: t.number):
             tid = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
             if storage.set_trial_state_values(tid, TrialState.RUNNING):
-                for key, value in worker_attrs(worker).items():
-                    storage.set_trial_user_attr(tid, key, value)
+                mark_claimed(store, storage, tid, worker)
                 trial_id = tid
                 break
         if trial_id is None:
             if not create:
                 return Claim(None, complete, running, "idle", n)
             trial_id = create_running_trial(storage, study_id, user_attrs=worker_attrs(worker))
-        # its first heartbeat now, in the database's clock: a judge never ages a claimed trial
-        # by its start time, which the worker's own clock wrote (hours off on a skewed host)
-        beat(store, trial_id, worker)
+            # its first heartbeat now, in the database's clock: a judge never ages a claimed
+            # trial by its start time, which the worker's own clock wrote
+            beat(store, trial_id, worker)
         return Claim(trial_id, complete, running + 1, "run", n)
