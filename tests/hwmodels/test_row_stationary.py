@@ -143,7 +143,9 @@ def test_work_growth_never_makes_a_layer_cheaper(
         h=layer.h + dp * layer.stride,
     )
     small, big = MODEL.layer_cost(layer, acc), MODEL.layer_cost(bigger, acc)
-    assert big.compute_cycles >= small.compute_cycles
+    # not compute_cycles: the mapper minimises latency and may take a mapping with fewer
+    # compute but more memory cycles for the bigger layer (k 7 -> 12 on a 1 x 3 array with
+    # 1 KiB of GLB: compute 8 -> 7, latency 23 -> 32 cycles; found by hypothesis)
     assert big.latency_cycles >= small.latency_cycles - 1e-9
     assert big.dram_bytes >= small.dram_bytes - 1e-9
 
