@@ -229,7 +229,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         )
     if args.trials is not None and args.trials < 1:
         raise CosearchInputError(f"--trials must be >= 1; got {args.trials}")
-    opts = {"heartbeat_s": args.heartbeat, "grace_s": args.grace}
+    if not (math.isfinite(args.reconnect) and args.reconnect >= 0):
+        raise CosearchInputError(
+            f"--reconnect must be a number of seconds >= 0; got {args.reconnect}"
+        )
+    opts = {"heartbeat_s": args.heartbeat, "grace_s": args.grace, "reconnect_s": args.reconnect}
     # the config first: a bad one must not leave a new, empty store behind
     cfg = load_config(args.config) if args.config is not None else None
     if cfg is not None and cfg.name != args.name:

@@ -42,7 +42,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from cosearch._interrupt import raise_if_interrupted
 from cosearch._pareto import promotion_order
-from cosearch._workers import SCREEN_SUFFIX, SCREENED_FROM, screen_study_name, start_ordinal
+from cosearch._workers import (
+    LOST,
+    SCREEN_SUFFIX,
+    SCREENED_FROM,
+    screen_study_name,
+    start_ordinal,
+)
 from cosearch.errors import ConfigError, CosearchError
 from cosearch.evaluate import Evaluator, Measurement
 from cosearch.store._optuna_compat import create_waiting_trial, study_storage
@@ -308,14 +314,14 @@ class Screener:
         total = dict(zip(cids.tolist(), (sum(max(v, 0.0) for v in vs) for vs in cvals)))
         viol = np.array([total.get(int(t), 0.0) for t in table.trial_ids])
         taken = param_keys(engine, main_id)
-        # a promotion that measured nothing (Ctrl-C, its worker died, or it failed before it
-        # had parameters) leaves the candidate available, parameters and all
+        # a promotion that measured nothing (Ctrl-C, its worker died or lost the database, or
+        # it failed before it had parameters) leaves the candidate available, parameters and all
         failed = user_attr_values(engine, main_id, SCREENED_FROM, state=TrialState.FAIL)
         reasons = user_attr_values(engine, main_id, "fail_reason", state=TrialState.FAIL)
         unscored = {
             tid
             for tid in failed
-            if tid not in taken or str(reasons.get(tid, "")).startswith("interrupted")
+            if tid not in taken or str(reasons.get(tid, "")).startswith(("interrupted", LOST))
         }
         promoted = {
             int(v)

@@ -19,7 +19,9 @@ import datetime as dt
 import functools
 import os
 import socket
+import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,7 @@ import sqlalchemy as sa
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from cosearch._interrupt import raise_if_interrupted
 from cosearch.store import Store, schema, worker_id
 from cosearch.store._locks import store_lock
 from cosearch.store._optuna_compat import create_running_trial, study_storage
@@ -38,6 +41,9 @@ __all__ = ["Heartbeat", "Claim", "claim_trial", "recover_stale", "pid_alive"]
 #: the start of the fail reason of a trial cut short by Ctrl-C (it measured nothing); the
 #: reasons of trials whose worker died start with "interrupted:" (see _stale_reasons)
 INTERRUPTED = "interrupted by the user"
+#: the start of the fail reason of a trial whose worker lost the database while running it
+#: (Outage); like an interrupted one, it measured nothing and is run again
+LOST = "database connection lost"
 #: user attribute of promoted trials (_screening.py): the number of the screen trial they came
 #: from. A stale one is not retried here: its candidate goes back to the screened pool
 SCREENED_FROM = "screened_from"
@@ -45,6 +51,8 @@ SCREENED_FROM = "screened_from"
 SCREEN_SUFFIX = ":screen"
 DEFAULT_INTERVAL_S = 10.0
 DEFAULT_GRACE_S = 60.0
+#: how long a worker waits for a server database that went away before it gives up
+DEFAULT_RECONNECT_S = 300.0
 
 
 def screen_study_name(campaign: str) -> str:
@@ -401,6 +409,81 @@ def unstarted_claims(study: optuna.Study, store: Store, worker: str) -> list[int
     ]
     with _BEGUN_LOCK:
         return [tid for tid in mine if (store.url, tid) not in _BEGUN]
+
+
+def lost_database(exc: BaseException) -> BaseException | None:
+    """The database connection error (SQLAlchemy's OperationalError, InterfaceError or
+    DisconnectionError: the server went away, dropped the connection or refused a new one)
+    that ``exc`` is, or was raised from or while handling; None when there is none."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(
+            e, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.DisconnectionError
+        ):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
+class Outage:
+    """Lets a worker loop ride out a server database that went away (a restart, a failover, a
+    network cut) instead of ending, which ended every worker of a campaign at once.
+
+    The loop hands :meth:`wait` each exception of one of its steps. A connection error on a
+    server database starts an outage (one warning line); :meth:`wait` returns True once the
+    database answers again, and the loop first fails the trials it left RUNNING
+    (:meth:`pending`), then goes on. It returns False (the loop re-raises) for any other
+    error, on SQLite (its errors are a locked or broken file, not an outage), and once
+    ``limit_s`` have passed since the outage began without a step completing (a database
+    that answers but keeps failing writes, such as a full disk, ends the loop too).
+    :meth:`ok` after each completed step ends the outage."""
+
+    def __init__(self, store: Store, limit_s: float = DEFAULT_RECONNECT_S) -> None:
+        self.store = store
+        self.limit_s = limit_s
+        self._since: float | None = None
+        self.reason = ""
+
+    @property
+    def pending(self) -> bool:
+        """An outage began and no step has completed since."""
+        return self._since is not None
+
+    def ok(self) -> None:
+        if self._since is not None:
+            lasted = time.monotonic() - self._since
+            print(f"database back after {lasted:.0f} s; going on", file=sys.stderr)
+        self._since = None
+
+    def wait(self, exc: BaseException) -> bool:
+        lost = None if self.store.is_sqlite or self.limit_s <= 0 else lost_database(exc)
+        if lost is None:
+            return False
+        if self._since is None:
+            self._since = time.monotonic()
+            first = str(getattr(lost, "orig", None) or lost).strip().splitlines()
+            self.reason = first[0] if first else type(lost).__name__
+            print(
+                f"warning: lost the database {self.store.display_url} ({self.reason}); "
+                f"waiting up to {self.limit_s:.0f} s for it",
+                file=sys.stderr,
+            )
+        delay = 0.5
+        while True:
+            left = self.limit_s - (time.monotonic() - self._since)
+            if left <= 0:
+                return False
+            time.sleep(min(delay, left))
+            raise_if_interrupted()
+            delay = min(2 * delay, 10.0)
+            try:
+                with self.store.engine.connect() as conn:
+                    conn.execute(sa.text("SELECT 1"))
+            except sa.exc.DBAPIError:
+                continue
+            return True
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,13 @@ from cosearch._report import (
 from cosearch._workers import (
     DEFAULT_GRACE_S,
     DEFAULT_INTERVAL_S,
+    DEFAULT_RECONNECT_S,
     INTERRUPTED,
+    LOST,
+    SCREENED_FROM,
     Claim,
     Heartbeat,
+    Outage,
     claim_trial,
     recover_stale,
     start_ordinal,
@@ -108,11 +112,13 @@ class Campaign:
         heartbeat_s: float = DEFAULT_INTERVAL_S,
         grace_s: float = DEFAULT_GRACE_S,
         poll_s: float = 0.5,
+        reconnect_s: float = DEFAULT_RECONNECT_S,
     ) -> None:
         self.config = config
         self.store = store
         self.heartbeat_s = heartbeat_s
         self.grace_s = grace_s
+        self.reconnect_s = reconnect_s
         self.poll_s = poll_s
         self.network = get_space(config.network, **config.space_options())
         self.hardware = get_hardware_space(config.hardware, **config.hardware_ranges)
@@ -159,7 +165,8 @@ class Campaign:
     ) -> Campaign:
         """``storage`` wins over the config's ``storage`` key, which wins over
         ``$COSEARCH_STORAGE``, which wins over ``sqlite:///cosearch.db``. ``options`` are
-        ``heartbeat_s``, ``grace_s`` and ``poll_s``."""
+        ``heartbeat_s``, ``grace_s``, ``poll_s`` and ``reconnect_s`` (how long the run and
+        worker loops wait for a PostgreSQL server that went away; 0 ends them at once)."""
         url = storage or config.storage
         return cls(config, open_store(url), **options)
 
@@ -433,22 +440,32 @@ class Campaign:
         me = worker_id()
         heartbeat = Heartbeat(self.store, me, self.heartbeat_s)
         ran = failed = streak = marked = 0
+        outage = Outage(self.store, self.reconnect_s)
 
         try:
             while True:
                 raise_if_interrupted()
-                claim = self._claim(study, target, me)
-                marked += claim.recovered
-                if bar is not None and claim.complete != bar.n:
-                    bar.update(claim.complete - bar.n)
-                if claim.state == "done":
-                    done = claim.complete
-                    break
-                if claim.state == "wait":  # the remaining slots are running elsewhere
-                    time.sleep(self.poll_s)
-                    continue
-                assert claim.trial_id is not None
-                trial = self._run_claimed(study, claim.trial_id, heartbeat)
+                try:
+                    if outage.pending:
+                        failed += self._fail_own(study, me, outage)
+                    claim = self._claim(study, target, me)
+                    marked += claim.recovered
+                    if bar is not None and claim.complete != bar.n:
+                        bar.update(claim.complete - bar.n)
+                    if claim.state == "done":
+                        done = claim.complete
+                        break
+                    if claim.state == "wait":  # the remaining slots are running elsewhere
+                        outage.ok()
+                        time.sleep(self.poll_s)
+                        continue
+                    assert claim.trial_id is not None
+                    trial = self._run_claimed(study, claim.trial_id, heartbeat)
+                except Exception as exc:
+                    if outage.wait(exc):
+                        continue
+                    raise
+                outage.ok()
                 if trial.state == TrialState.COMPLETE:
                     ran += 1
                     streak = 0
@@ -515,6 +532,21 @@ class Campaign:
         for trial_id in unstarted_claims(study, self.store, me):
             self._fail(study, None, trial_id, INTERRUPTED)
         raise stop
+
+    def _fail_own(self, study: optuna.Study, me: str, outage: Outage) -> int:
+        """Fail the trials this process left RUNNING when the database went away (their
+        results, if any, were lost with the connection; the loop runs no trial meanwhile) and
+        queue each for a retry, as a dead worker's are (see recover_stale). Returns how many."""
+        reason = f"{LOST}: {outage.reason}"
+        n = 0
+        for trial_id in unstarted_claims(study, self.store, me):
+            frozen = self._fail(study, None, trial_id, reason)
+            if frozen.state != TrialState.FAIL or frozen.user_attrs.get("fail_reason") != reason:
+                continue  # finished meanwhile, or failed by a judge (which queued the retry)
+            n += 1
+            if not {"retry_of", SCREENED_FROM} & set(frozen.user_attrs) and frozen.params:
+                study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number})
+        return n
 
     def _run_claimed(self, study: optuna.Study, trial_id: int, heartbeat: Heartbeat) -> FrozenTrial:
         """:meth:`_run_one` on a trial this process claimed, with its heartbeat running; a
@@ -712,44 +744,55 @@ class Campaign:
         bar = self._progress(self.count(), target) if progress else None
         ran = failed = marked = rounds = 0
         last = (-1, -1)  # the most (COMPLETE, COMPLETE + RUNNING) trials seen
+        outage = Outage(self.store, self.reconnect_s)
 
         with latched_interrupts():
             try:
                 while True:
                     raise_if_interrupted()
-                    claim = self._claim(study, target, me, create=False)
-                    marked += claim.recovered
-                    # progress: a trial completed, or other workers took the rounds' trials
-                    # (running counts the one this claim just took: not progress by others)
-                    mine = 1 if claim.state == "run" else 0
-                    seen = (claim.complete, claim.complete + claim.running - mine)
-                    if seen[0] > last[0] or seen[1] > last[1]:
-                        last, rounds = (max(seen[0], last[0]), max(seen[1], last[1])), 0
-                    if bar is not None and claim.complete != bar.n:
-                        bar.update(claim.complete - bar.n)
-                    if claim.state == "done":
-                        break
-                    if claim.state == "wait":  # the remaining slots are running elsewhere
-                        time.sleep(self.poll_s)
-                        continue
-                    if claim.state == "run":
-                        assert claim.trial_id is not None
-                        trial = self._run_claimed(study, claim.trial_id, heartbeat)
-                        if trial.state == TrialState.COMPLETE:
-                            ran += 1
-                            if bar is not None:
-                                bar.update(1)
-                        else:
-                            failed += 1
-                        continue
-                    if rounds >= 3:
-                        raise CosearchError(
-                            f"three screening rounds in a row completed no trial ({failed} "
-                            "promoted trials failed)"
-                        )
-                    rounds += 1
-                    scr.screen(self.config.screen.candidates, progress=progress)
-                    scr.queue(self.config.screen.promote, target=target)
+                    try:
+                        if outage.pending:
+                            failed += self._fail_own(study, me, outage)
+                        claim = self._claim(study, target, me, create=False)
+                        marked += claim.recovered
+                        # progress: a trial completed, or other workers took the rounds' trials
+                        # (running counts the one this claim just took: not progress by others)
+                        mine = 1 if claim.state == "run" else 0
+                        seen = (claim.complete, claim.complete + claim.running - mine)
+                        if seen[0] > last[0] or seen[1] > last[1]:
+                            last, rounds = (max(seen[0], last[0]), max(seen[1], last[1])), 0
+                        if bar is not None and claim.complete != bar.n:
+                            bar.update(claim.complete - bar.n)
+                        if claim.state == "done":
+                            break
+                        if claim.state == "wait":  # the remaining slots are running elsewhere
+                            outage.ok()
+                            time.sleep(self.poll_s)
+                            continue
+                        if claim.state == "run":
+                            assert claim.trial_id is not None
+                            trial = self._run_claimed(study, claim.trial_id, heartbeat)
+                            outage.ok()
+                            if trial.state == TrialState.COMPLETE:
+                                ran += 1
+                                if bar is not None:
+                                    bar.update(1)
+                            else:
+                                failed += 1
+                            continue
+                        if rounds >= 3:
+                            raise CosearchError(
+                                f"three screening rounds in a row completed no trial ({failed} "
+                                "promoted trials failed)"
+                            )
+                        rounds += 1
+                        scr.screen(self.config.screen.candidates, progress=progress)
+                        scr.queue(self.config.screen.promote, target=target)
+                        outage.ok()
+                    except Exception as exc:
+                        if outage.wait(exc):
+                            continue
+                        raise
             finally:
                 heartbeat.close()
                 if bar is not None:

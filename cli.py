@@ -111,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="a running trial without a heartbeat for this long is failed and retried (default 60)",
     )
+    p.add_argument(
+        "--reconnect",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long to wait for a PostgreSQL server that went away before ending; the "
+        "trial running then is failed (default 300; 0 ends at once)",
+    )
     _no_screen_arg(p)
     _storage_arg(p)
 

@@ -285,6 +285,8 @@ def test_worker_flags_and_configs_are_checked_before_the_store_is_touched(small_
         (["--trials", "0"], "--trials must be >= 1"),
         (["--heartbeat", "nan"], "must exceed --heartbeat"),
         (["--grace", "nan"], "must exceed --heartbeat"),
+        (["--reconnect", "-1"], "--reconnect must be a number of seconds >= 0; got -1.0"),
+        (["--reconnect", "inf"], "--reconnect must be a number of seconds >= 0; got inf"),
     ):
         r = run_cli("worker", "fuzz", "--storage", url, *flags)
         assert r.returncode == 2 and needle in r.stderr and r.stderr.count("\n") == 1, r.stderr
