@@ -316,7 +316,12 @@ def _goal_text(compare: dict[str, tuple[str, str]]) -> str:
 
 def _machine() -> str:
     info: dict[str, Any] = machine_info()
-    return f"{info['machine']}, {info['usable_cores']} usable cores, Python {info['python']}"
+    import sklearn
+
+    return (
+        f"{info['cpu_model'] or info['machine']}, {info['usable_cores']} usable cores, Python "
+        f"{info['python']}, numpy {np.__version__}, scikit-learn {sklearn.__version__}"
+    )
 
 
 if __name__ == "__main__":

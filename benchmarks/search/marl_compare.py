@@ -44,6 +44,22 @@ from cosearch.search._hypervolume import hypervolume, normalize
 
 ROOT = Path(__file__).resolve().parents[2]
 
+
+def machine_line() -> str:
+    """CPU model, cores and the versions the learners' numbers depend on."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks" / "hwmodels"))
+    from _peers import machine_info
+
+    info = machine_info()
+    return (
+        f"{info['cpu_model'] or platform.machine()}, {info['usable_cores']} usable cores shared "
+        f"with other jobs, Python {platform.python_version()}, numpy {np.__version__}, torch "
+        f"{torch.__version__}, optuna {optuna.__version__}"
+    )
+
+
 #: per space pair: objectives, constraints, sources, and the fixed hypervolume bounds:
 #: (best, worst) per objective in its own units, log10-scaled where ``log`` says so
 SETUPS: dict[str, dict[str, Any]] = {
@@ -422,9 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         + " ".join([".venv/bin/python benchmarks/search/marl_compare.py", *cli_args])
         + "`",
         "",
-        f"Machine: {platform.machine()}, Python {platform.python_version()}, optuna "
-        f"{optuna.__version__}, 2 shared CPU cores; total wall time "
-        f"{(time.perf_counter() - t_all) / 60:.1f} min.",
+        f"Machine: {machine_line()}; total wall time {(time.perf_counter() - t_all) / 60:.1f} min.",
         "",
         f"![hypervolume vs trials]({plot.name}) (matplotlib {plotted})"
         if plotted

@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         f"`.venv/bin/python benchmarks/search/marl_sweep.py --jobs {args.jobs}"
         + (" --quick" if args.quick else "")
         + f"`; wall time "
-        f"{(time.perf_counter() - start) / 60:.1f} min. Problem, bounds and reference point as "
+        f"{(time.perf_counter() - start) / 60:.1f} min on {mc.machine_line()}. Problem, bounds "
+        "and reference point as "
         f"[search_marl.md](search_marl.md) ({SETUP}, {TRIALS} trials); seeds "
         f"{', '.join(map(str, seeds))} (the tuning seeds, not the reported 0-4). Each row sets "
         "the options for both strategies (they share the learner); `groups` only exists in "
@@ -163,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *_reading(finals),
         "",
-        "Options given: " + json.dumps({k: v for k, v in SETTINGS.items() if "groups" not in v}),
+        "Options given (the rows that set `groups` are spelled out in the script): "
+        + json.dumps({k: v for k, v in SETTINGS.items() if "groups" not in v}),
         "",
     ]
     if not args.quick:  # exploration runs of code changes, kept next to this script

@@ -13,10 +13,10 @@ files:
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/store/screening.py --quick   # about a minute
-    .venv/bin/python benchmarks/store/screening.py           # a few minutes
+    .venv/bin/python benchmarks/store/screening.py --quick   # about 1.5 min on 2 cores
+    .venv/bin/python benchmarks/store/screening.py           # about 15 min
 
-Writes benchmarks/results/screening.md (and .json).
+Writes benchmarks/results/screening.md and .json (screening_quick.* with --quick).
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def report(res: dict[str, Any], command: str, seconds: float) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
+    ap.add_argument("--quick", action="store_true", help="small sizes (about 1.5 min)")
     args = ap.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     t0 = time.perf_counter()
@@ -178,9 +178,10 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     command = ".venv/bin/python benchmarks/store/screening.py" + (" --quick" if args.quick else "")
     out = ROOT / "benchmarks" / "results"
-    (out / "screening.md").write_text(report(res, command, seconds))
-    (out / "screening.json").write_text(json.dumps(res, indent=2))
-    print((out / "screening.md").read_text())
+    stem = "screening_quick" if args.quick else "screening"
+    (out / f"{stem}.md").write_text(report(res, command, seconds))
+    (out / f"{stem}.json").write_text(json.dumps(res, indent=2))
+    print((out / f"{stem}.md").read_text())
 
 
 if __name__ == "__main__":
