@@ -43,6 +43,12 @@ def _emit(cols: list[str], rows: list[dict[str, Any]], fmt: str) -> None:
         _out(format_table(cols, rows, hint=WHOLE_CSV_JSON) if rows else "(no rows)")
 
 
+def _check_count(flag: str, value: int | None) -> None:
+    """A trial or candidate count from the command line: the config's own bounds."""
+    if value is not None and not 1 <= value <= 10_000_000:
+        raise CosearchInputError(f"{flag} must be an int in [1, 10000000]; got {value}")
+
+
 def _store(args: argparse.Namespace, *, create: bool = False) -> Any:
     from cosearch.store import open_store
 
@@ -58,12 +64,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says it better
     cfg = load_config(args.config)
-    if args.trials is not None and args.trials < 1:
-        raise CosearchInputError(f"--trials must be >= 1; got {args.trials}")
+    _check_count("--trials", args.trials)
     one_shot = args.screen is not None or args.promote is not None
-    for flag, value in (("--screen", args.screen), ("--promote", args.promote)):
-        if value is not None and value < 1:
-            raise CosearchInputError(f"{flag} must be >= 1; got {value}")
+    _check_count("--screen", args.screen)
+    _check_count("--promote", args.promote)
     if one_shot and args.no_screen:
         raise CosearchInputError("--no-screen cannot be combined with --screen or --promote")
     if one_shot and cfg.screen is None:
@@ -227,8 +231,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise CosearchInputError(
             f"--grace ({args.grace}) must exceed --heartbeat ({args.heartbeat}) > 0"
         )
-    if args.trials is not None and args.trials < 1:
-        raise CosearchInputError(f"--trials must be >= 1; got {args.trials}")
+    _check_count("--trials", args.trials)
     if not (math.isfinite(args.reconnect) and args.reconnect >= 0):
         raise CosearchInputError(
             f"--reconnect must be a number of seconds >= 0; got {args.reconnect}"
@@ -244,16 +247,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # it started a separate campaign in ./cosearch.db)
     url = args.storage or (cfg.storage if cfg is not None else None)
     store = open_store(url, create=cfg is not None)
-    if store.campaign(args.name) is not None:
-        store.close()
-        campaign = Campaign.from_store(args.name, storage=url, **opts)
-    elif cfg is not None:
+    if cfg is not None:
         campaign = Campaign(cfg, store, **opts)
         if cfg.screen is not None and not args.no_screen:
             campaign.screener  # noqa: B018 - checks its sources before the campaign is stored
+        if store.campaign(args.name) is not None:  # refused unless it matches, as `run` does
+            campaign.study  # noqa: B018 - (the worker ran the stored one, ignoring the file)
     else:
         store.require_campaign(args.name)  # raises with the list of campaigns
-        raise AssertionError("unreachable")
+        store.close()
+        campaign = Campaign.from_store(args.name, storage=url, **opts)
     target = args.trials if args.trials is not None else campaign.config.trials
     # a line at the start: without --progress nothing else is printed until the worker ends
     print(
@@ -604,9 +607,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 else f"it is {t.state.name}; only COMPLETE trials have an architecture to export"
             )
             raise StoreInputError(f"trial {t.number} of {args.name!r} cannot be exported: {why}")
-        out = Path(args.onnx)
-        if not out.parent.exists():
-            raise CosearchInputError(f"cannot write {out}: folder {out.parent} does not exist")
+        out = _onnx_out(args.onnx, store)
         if args.structure_only:
             data = ev["onnx"]
             note = "structure only (weights are graph inputs)"
@@ -638,11 +639,11 @@ def cmd_export(args: argparse.Namespace) -> int:
                 )
             else:
                 data = arch.onnx().SerializeToString()
+    onnx.checker.check_model(onnx.load_model_from_string(data))  # before a file exists
     try:
         out.write_bytes(data)
     except OSError as exc:
         raise CosearchInputError(f"cannot write {out}: {exc.strerror}") from exc
-    onnx.checker.check_model(str(out))
     print(f"wrote {out} ({len(data) / 1024:.1f} KiB, {note})", file=sys.stderr)
     return 0
 
@@ -683,6 +684,34 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 _PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff")
+
+
+def _onnx_out(name: str, store: Any) -> Path:
+    """Where ``export`` writes, checked before any work: the folder exists, and an existing
+    file there is an ``.onnx`` one and not the store itself (``export ... --onnx cosearch.db``
+    replaced the database with the model and every trial was lost)."""
+    from cosearch.store._store import _sqlite_path
+
+    out = Path(name)
+    if out.is_dir():
+        raise CosearchInputError(f"cannot write {out}: it is a folder; name a file in it")
+    if not out.parent.exists():
+        raise CosearchInputError(f"cannot write {out}: folder {out.parent} does not exist")
+    if not out.exists():
+        return out
+    db = _sqlite_path(store.url)
+    if db is not None:
+        for own in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), Path(f"{db}.lock")):
+            if own.exists() and out.samefile(own):
+                raise CosearchInputError(
+                    f"cannot write {out}: it is the store's database file; name another file"
+                )
+    if out.suffix.lower() != ".onnx":
+        raise CosearchInputError(
+            f"cannot write {out}: the file exists and is not an .onnx file; remove it first "
+            "or name another file"
+        )
+    return out
 
 
 def _plot_path(name: str) -> Path:
@@ -945,6 +974,10 @@ def _parse_dims(items: list[str]) -> dict[str, int]:
         name, sep, value = item.partition("=")
         if not sep or not name.strip() or not value.strip().isdigit():
             raise CosearchInputError(f"--dim takes NAME=VALUE with a positive int; got {item!r}")
+        if name.strip() in dims and dims[name.strip()] != int(value):
+            raise CosearchInputError(
+                f"--dim {name.strip()} is given twice ({dims[name.strip()]} and {int(value)})"
+            )
         dims[name.strip()] = int(value)
     return dims
 

@@ -359,9 +359,7 @@ class Campaign:
         when this call created it and it holds no COMPLETE trial, so the corrected file runs
         under the same name instead of being refused as a different campaign.
         """
-        target = self.config.trials if n_trials is None else int(n_trials)
-        if target < 1:
-            raise ConfigError(f"--trials must be >= 1; got {target}", key="trials")
+        target = _trial_count(self.config.trials if n_trials is None else n_trials)
         try:
             with latched_interrupts():
                 return self._run(target, progress=progress, callback=callback)
@@ -731,9 +729,7 @@ class Campaign:
         elsewhere (their promoted trials fail)."""
         from cosearch.store import worker_id
 
-        target = self.config.trials if n_trials is None else int(n_trials)
-        if target < 1:
-            raise ConfigError(f"--trials must be >= 1; got {target}", key="trials")
+        target = _trial_count(self.config.trials if n_trials is None else n_trials)
         scr = self.screener
         assert self.config.screen is not None
         t0 = time.perf_counter()
@@ -824,7 +820,19 @@ class Campaign:
         constraint violation, smallest first, each with its per-constraint violations
         (``max(0, value)`` per entry of ``trial.constraints``: the config's constraints,
         then the hardware-violation count). Feasible trials (violation 0) come first."""
-        return least_violating_trials(self.study, k)
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise ConfigError(f"k must be an int >= 1; got {k!r}")
+        return least_violating_trials(self.study, int(k))
+
+
+def _trial_count(n: Any) -> int:
+    """``n_trials`` of :meth:`Campaign.run`: an int in the config's bounds (a float was cut
+    to an int, a string of digits taken, NaN raised deep inside)."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer):
+        raise ConfigError(f"n_trials must be an int; got {n!r}", key="trials")
+    if not 1 <= n <= 10_000_000:
+        raise ConfigError(f"n_trials must be an int in [1, 10000000]; got {n}", key="trials")
+    return int(n)
 
 
 def _detached(exc: BaseException) -> BaseException:

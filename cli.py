@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,12 @@ EXIT_OK, EXIT_ERROR, EXIT_INPUT = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one line and exit code 2."""
+    """argparse that reports usage errors as one line and exit code 2, and takes no
+    abbreviated options (``delete NAME --ye`` deleted as if it said ``--yes``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise _UsageError(f"{self.prog}: {message}")
@@ -248,10 +254,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    with warnings.catch_warnings():  # restores the default display when main returns
+        if "--debug" not in argv:
+            warnings.showwarning = _one_line_warning
+            _SHOWN.clear()
+        return _main(argv)
+
+
+#: the warnings this command printed: each once, however many places raise it
+_SHOWN: set[str] = set()
+
+
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """A warning as one ``warning:`` line, without the source file and line that Python's
+    default display adds (``--debug`` keeps that)."""
+    text = " ".join(str(message).split())
+    if text not in _SHOWN:
+        _SHOWN.add(text)
+        print(f"warning: {text}", file=sys.stderr)
+
+
+def _main(argv: list[str]) -> int:
     debug = "--debug" in argv
     try:
+        for arg in argv:  # undecodable bytes (a name in another encoding) fail later, deep
+            if any("\udc80" <= ch <= "\udcff" for ch in arg):
+                raise _UsageError(f"argument {arg!r} is not valid UTF-8")
         parser = build_parser()
         args = parser.parse_args(argv)
+        _check_storage(args)
         if args.version:
             from cosearch import __version__
 
@@ -280,6 +318,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(exc, EXIT_ERROR, debug)
     except Exception as exc:  # noqa: BLE001 - the command line must end with one clear line
         return _report(exc, EXIT_ERROR, debug, prefix=f"{type(exc).__name__}: ")
+
+
+def _check_storage(args: argparse.Namespace) -> None:
+    """``--storage`` (else ``$COSEARCH_STORAGE``) names a database that outlives the command:
+    an empty value fell back to the default, and an in-memory SQLite one kept nothing."""
+    import os
+
+    from cosearch.store import memory_url
+
+    storage = getattr(args, "storage", None)
+    if storage is not None and not storage.strip():
+        raise _UsageError("--storage is empty; give a database URL or leave the option out")
+    url = storage or os.environ.get("COSEARCH_STORAGE")
+    if url and memory_url(url):
+        where = "--storage" if storage else "$COSEARCH_STORAGE"
+        raise _UsageError(
+            f"{where} {url!r} is an in-memory database: nothing would be kept when the "
+            "command ends; use sqlite:///PATH or a server database"
+        )
 
 
 def _report(exc: BaseException, code: int, debug: bool, prefix: str = "") -> int:

@@ -170,7 +170,7 @@ class CampaignConfig:
         as written: it is part of the campaign's identity."""
         opts = dict(self.network_options)
         written = opts.get("path")
-        if self.network == "onnx_file" and isinstance(written, str) and self.base_dir:
+        if self.network == "onnx_file" and isinstance(written, str) and written and self.base_dir:
             beside = Path(self.base_dir) / written
             if not Path(written).is_absolute() and (beside.exists() or not Path(written).exists()):
                 opts["path"] = str(beside)
@@ -283,6 +283,8 @@ def parse_config(
     text of a campaign already in a store, read back to use it: checks added since such
     campaigns were made (a finite constraint bound, strategy options that fit the space) are
     skipped, so that reading, exporting and joining them keep working."""
+    if not isinstance(text, str):
+        raise ConfigError(f"config text must be a str of TOML; got {type(text).__name__}")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -290,6 +292,10 @@ def parse_config(
         raise ConfigError(
             f"not valid TOML: {exc}", line=int(m.group(1)) if m else None, path=path
         ) from exc
+    except RecursionError:  # tomllib recurses per nesting level
+        raise ConfigError(
+            "not valid TOML for a campaign: arrays or tables nested too deeply", path=path
+        ) from None
     r = _Reader(data, text, path)
     for k in data:
         if k not in _TOP_KEYS:
@@ -303,10 +309,19 @@ def parse_config(
             f"starting with a letter or digit; got {name!r}",
         )
     storage = r.get("storage", None, types=str, what="an SQLAlchemy URL string")
+    if storage is not None and not stored:
+        from cosearch.store import memory_url
+
+        if not storage.strip() or memory_url(storage):
+            raise r.error(
+                "storage",
+                f"storage must name a database that outlives the run (sqlite:///PATH or a "
+                f"server URL); got {storage!r}",
+            )
     seed = r.get("seed", 0, types=int, what="an int >= 0")
     if seed < 0 or seed >= 2**63:
         raise r.error("seed", f"seed must be an int in [0, 2**63); got {seed}")
-    trials = r.get("trials", 100, types=int, what="an int >= 1")
+    trials = r.get("trials", 100, types=int, what="an int in [1, 10000000]")
     if trials < 1 or trials > 10_000_000:
         raise r.error("trials", f"trials must be an int in [1, 10000000]; got {trials}")
 
@@ -465,10 +480,11 @@ def _parse_screen(r: _Reader, default_cost: str) -> ScreenConfig:
             )
         counts[key] = value
     if counts["promote"] > counts["candidates"]:
+        given = r.get("screen.promote", None, types=int, what="an int") is not None
         raise r.error(
-            "screen.promote",
+            "screen.promote" if given else "screen.candidates",
             f"screen.promote must be <= screen.candidates ({counts['candidates']}); "
-            f"got {counts['promote']}",
+            f"got {counts['promote']}" + ("" if given else " (its default; set promote)"),
         )
     return ScreenConfig(accuracy, cost, latency, **counts)
 
@@ -489,6 +505,11 @@ def _check_names(cfg: CampaignConfig, r: _Reader, stored: bool = False) -> None:
         msg = str(exc.args[0]) if exc.args else str(exc)
         return r.error(key, msg, type(exc))
 
+    if cfg.network == "onnx_file" and "path" not in cfg.network_options:
+        raise r.error(
+            "space.net",
+            'the onnx_file space needs [space.net] path = "model.onnx" (the model to price)',
+        )
     try:
         net = get_space(cfg.network, **cfg.space_options())
     except ConfigError as exc:
@@ -562,6 +583,8 @@ def load_config(path: str | Path) -> CampaignConfig:
     """Read and validate a campaign TOML file. Raises :class:`ConfigError`."""
     p = Path(path)
     try:
+        if p.exists() and not (p.is_file() or p.is_dir()):  # a FIFO or device blocks or never ends
+            raise ConfigError(f"config path is not a regular file: {p}")
         raw = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {p}") from None

@@ -322,7 +322,23 @@ class CostModel(ABC):
 
     def evaluate(self, layers: Iterable[Layer], acc: Accelerator) -> Cost:
         """The network's cost: memoized layer costs, summed by :meth:`combine`."""
+        if not isinstance(layers, Iterable) or isinstance(layers, str | bytes):
+            raise TypeError(
+                f"evaluate() takes the network's layers (extract_layers(model)); got "
+                f"{type(layers).__name__}"
+            )
         layers = list(layers)
+        bad = next((x for x in layers if not isinstance(x, Layer)), None)
+        if bad is not None:
+            raise TypeError(
+                f"evaluate() takes Layer objects (extract_layers(model)); got a "
+                f"{type(bad).__name__}"
+            )
+        if not isinstance(acc, Accelerator):
+            raise TypeError(
+                f"evaluate() takes an Accelerator (a hardware space's build(params), or "
+                f"Accelerator(template, params)); got {type(acc).__name__}"
+            )
         self.check_template(acc)
         return self.combine(layers, [self._cached(layer, acc) for layer in layers], acc)
 

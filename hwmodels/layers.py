@@ -238,6 +238,21 @@ def _conv(node: onnx.NodeProto, g: _Graph, eb: int, name: str) -> Layer:
     r, s = _spatial(wt[2:])
     h, w = _spatial(x[2:])
     p, q = _spatial(y[2:])
+    # what ONNX's shape inference lets through and a runtime refuses (onnxruntime: "Input
+    # channels C is not equal to kernel channels * group"): a model no device can run
+    if len(x) > 1 and x[1] != c:
+        raise OnnxImportError(
+            f"{_describe(node)}: its input has {x[1]} channels, but its weight {list(wt)} with "
+            f"group {groups} expects {c}"
+        )
+    if groups < 1 or k % groups:
+        raise OnnxImportError(
+            f"{_describe(node)}: group {groups} does not divide its {k} output channels"
+        )
+    if min(p, q, h, w) < 1:
+        raise OnnxImportError(
+            f"{_describe(node)}: a spatial size is not positive (input {h}x{w}, output {p}x{q})"
+        )
     kind = "depthwise" if groups > 1 and groups == c == k else "conv"
     return Layer(
         kind,

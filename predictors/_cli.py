@@ -184,13 +184,18 @@ def _train(args: argparse.Namespace) -> int:
     from_table = args.table is not None
     if from_table == (args.campaign is not None):
         raise ConfigError("predictor train needs exactly one of --table CSV or --campaign NAME")
+    if from_table and args.source is not None:
+        raise ConfigError(
+            "predictor train --source picks a campaign's measurements; a --table has none"
+        )
     if from_table and args.space is None:
         raise ConfigError("predictor train --table needs --space (nb201, fbnet or ofa_mbv3)")
     if args.score_rows < 0:
         raise ConfigError(f"--score-rows must be >= 0; got {args.score_rows}", key="score_rows")
     score_rows = None if args.score_rows == 0 else args.score_rows
     start = time.perf_counter()
-    with open_store(args.storage) as store:
+    # from a campaign, the store must hold it: do not create a database on a mistyped path
+    with open_store(args.storage, create=from_table) as store:
         common = {
             "train": args.train,
             "seed": args.seed,

@@ -32,8 +32,8 @@ PLAIN_MODELS: tuple[str, ...] = ("auto", "gbrt", "ensemble", "gp")
 def seed_list(seeds: int | Sequence[int]) -> list[int]:
     """``range(seeds)`` for an int >= 1, else the given ints. Raises ConfigError otherwise."""
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise ConfigError(f"seeds must be an int >= 1; got {seeds}", key="seeds")
+        if not 1 <= seeds <= 10_000:
+            raise ConfigError(f"seeds must be an int in [1, 10000]; got {seeds}", key="seeds")
         return list(range(int(seeds)))
     if isinstance(seeds, Sequence) and not isinstance(seeds, str) and len(seeds) > 0:
         if all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):

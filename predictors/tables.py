@@ -123,6 +123,8 @@ def load_table(csv_path: str | Path, space: str) -> Table:
             key="space",
         )
     path = Path(csv_path)
+    if path.exists() and not (path.is_file() or path.is_dir()):  # a FIFO or device would hang
+        raise ConfigError(f"cannot read table {str(path)!r}: not a regular file", key="table")
     try:
         frame = pd.read_csv(path)
     except (OSError, ValueError) as exc:

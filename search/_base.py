@@ -38,6 +38,8 @@ class Option:
     high: float | None = None
     help: str = ""
     special: Any = None
+    #: checks a value of the right type further (raises ConfigError); e.g. a dataset spec's form
+    validate: Callable[[Any], None] | None = None
 
     def range_text(self) -> str:
         """``" in [low, high]"`` (plus ``" or special"``), or ``""`` without a range."""
@@ -68,6 +70,12 @@ class Option:
                 f"{self.type.__name__}{self.range_text()}. Got {value!r} instead.",
                 key=name,
             )
+        if self.validate is not None:
+            try:
+                self.validate(value)
+            except ConfigError as exc:
+                msg = str(exc.args[0]) if exc.args else str(exc)
+                raise ConfigError(f"strategy {owner} option {name!r}: {msg}", key=name) from None
         return value
 
 

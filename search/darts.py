@@ -79,6 +79,7 @@ from cosearch.search._base import (
     register_strategy,
     torch_device,
 )
+from cosearch.search.data import check_dataset_spec
 
 __all__ = ["DartsStrategy"]
 
@@ -113,7 +114,12 @@ class DartsStrategy(WeightSharingStrategy):
             float, 0.0, 0.0, None, "cost scale in hw_metric units (0: the uniform supernet's)"
         ),
         "hw_metric": Option(str, "latency_ms", help="latency_ms | energy_mj"),
-        "dataset": Option(str, "digits", help="digits | module:function | folder:PATH"),
+        "dataset": Option(
+            str,
+            "digits",
+            help="digits | module:function | folder:PATH",
+            validate=check_dataset_spec,
+        ),
         "batch_size": Option(int, 64, 2, 65_536, "batch size of both splits"),
         "batches_per_epoch": Option(int, 0, 0, None, "cap on training batches (0: all)"),
         "w_lr": Option(float, 0.025, 0.0, None, "SGD learning rate of the weights (cosine)"),

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DataSplits",
     "load_dataset",
+    "check_dataset_spec",
     "dataset_name",
     "batches",
     "TRAIN_FRACTION",
@@ -91,18 +92,24 @@ def load_dataset(spec: str = "digits", seed: int = 0) -> DataSplits:
     module or function that cannot be imported, datasets that break the contract, a missing
     folder, or Pillow missing for ``folder:``.
     """
-    if not isinstance(spec, str) or not spec:
-        raise ConfigError(f"dataset must be a non-empty string; got {spec!r}", key="dataset")
+    check_dataset_spec(spec)
     if spec == "digits":
         return _digits(seed)
     if spec.startswith("folder:"):
         return _folder(spec, seed)
-    if ":" in spec:
-        return _user(spec, seed)
-    raise ConfigError(
-        f"unknown dataset {spec!r}; use 'digits', 'module:function' or 'folder:PATH'",
-        key="dataset",
-    )
+    return _user(spec, seed)
+
+
+def check_dataset_spec(spec: Any) -> None:
+    """Raise ConfigError unless ``spec`` has the form of a dataset spec; loads nothing (a
+    config is checked with it before any campaign exists)."""
+    if not isinstance(spec, str) or not spec:
+        raise ConfigError(f"dataset must be a non-empty string; got {spec!r}", key="dataset")
+    if spec != "digits" and ":" not in spec:
+        raise ConfigError(
+            f"unknown dataset {spec!r}; use 'digits', 'module:function' or 'folder:PATH'",
+            key="dataset",
+        )
 
 
 # -- digits -----------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ from cosearch.search._base import (
     register_strategy,
     torch_device,
 )
+from cosearch.search.data import check_dataset_spec
 
 if TYPE_CHECKING:
     from cosearch.search._ofa_search import Outcome
@@ -103,7 +104,12 @@ class ProgressiveShrinkingStrategy(WeightSharingStrategy):
     provides: ClassVar[tuple[str, ...]] = ("accuracy",)
     spaces: ClassVar[tuple[str, ...]] = ("ofa_mbv3",)
     options: ClassVar[dict[str, Option]] = {
-        "dataset": Option(str, "digits", help="digits | module:function | folder:PATH"),
+        "dataset": Option(
+            str,
+            "digits",
+            help="digits | module:function | folder:PATH",
+            validate=check_dataset_spec,
+        ),
         "device": Option(str, "auto", help="auto (CUDA when present) | cpu | cuda"),
         "threads": Option(int, 1, 1, 256, "torch CPU threads during the run"),
         "batch_size": Option(int, 64, 2, 65_536, "training batch size"),

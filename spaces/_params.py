@@ -368,6 +368,11 @@ def validate_params(
 
     Missing and unknown keys are errors; extra keys of another namespace are ignored.
     """
+    if not isinstance(values, Mapping):
+        raise ConfigError(
+            f"{owner} parameters must be a mapping of names to values (as sample() returns); "
+            f"got {type(values).__name__}"
+        )
     mine = {k[len(prefix) + 1 :]: v for k, v in values.items() if k.startswith(prefix + ".")}
     unknown = sorted(set(mine) - set(params))
     if unknown:

@@ -4,8 +4,9 @@ from cosearch.store._store import (
     Store,
     default_storage_url,
     display_url,
+    memory_url,
     open_store,
     worker_id,
 )
 
-__all__ = ["Store", "default_storage_url", "display_url", "open_store", "worker_id"]
+__all__ = ["Store", "default_storage_url", "display_url", "memory_url", "open_store", "worker_id"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import socket
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -40,8 +41,8 @@ def display_url(url: str) -> str:
     """``url`` with its password shown as ``***``: what messages and logs print."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return url
+    except (sa.exc.ArgumentError, ValueError):  # unparseable (a bad port): hide what looks
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)  # like user:password@ anyway
 
 
 def worker_id() -> str:
@@ -53,15 +54,39 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def memory_url(url: str) -> bool:
+    """True for an in-memory SQLite URL (``sqlite://``, ``sqlite:///:memory:``): a store that
+    is gone when the process ends."""
+    try:
+        u = make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        return False
+    db = u.database
+    return u.get_backend_name() == "sqlite" and (
+        db is None or db == ":memory:" or db.startswith("file::memory:")
+    )
+
+
 def _sqlite_path(url: str) -> Path | None:
     """The file of a file-backed SQLite URL, None for in-memory or other databases."""
     try:
         u = make_url(url)
-    except sa.exc.ArgumentError as exc:
-        raise StoreInputError(f"not a database URL: {url!r} ({exc})") from None
+        u.port  # noqa: B018 - parsed lazily: a port that is not a number raises here
+    except sa.exc.ArgumentError:
+        raise StoreInputError(
+            f"not a database URL: {display_url(url)!r} (expected dialect://user@host/db or "
+            "sqlite:///PATH)"
+        ) from None
+    except ValueError as exc:
+        raise StoreInputError(f"not a database URL: {display_url(url)!r} ({exc})") from None
     if u.get_backend_name() != "sqlite":
         return None
     db = u.database
+    if db == "":
+        raise StoreInputError(
+            f"storage URL {url!r} names no database file: sqlite:///PATH is a file (sqlite:// "
+            "alone is an in-memory database, gone when the process ends)"
+        )
     if not db or db == ":memory:" or db.startswith("file::memory:"):
         return None
     return Path(db)
@@ -93,6 +118,8 @@ class Store:
                 raise StoreInputError(f"cannot read database {path}: permission denied")
         if not create:
             self._require_cosearch_tables()
+        elif path is not None and path.is_file() and path.stat().st_size > 0:
+            self._refuse_foreign_file()
         try:
             self.optuna_storage = optuna.storages.RDBStorage(
                 self.url, engine_kwargs=self._engine_kwargs()
@@ -145,6 +172,26 @@ class Store:
             raise StoreInputError(
                 f"{self.display_url} is not a cosearch store (no cosearch tables); run "
                 "`cosearch run CONFIG` with it to make one, or pass another --storage"
+            )
+
+    def _refuse_foreign_file(self) -> None:
+        """Refuse an SQLite file that holds tables but neither cosearch's nor Optuna's: a
+        campaign would add some twenty tables (and WAL mode) to someone else's database."""
+        engine = sa.create_engine(self.url, **self._engine_kwargs())
+        try:
+            with engine.connect() as conn:
+                tables = set(sa.inspect(conn).get_table_names())
+        except sa.exc.DBAPIError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise StoreInputError(f"cannot open storage {self.display_url}: {reason}") from exc
+        finally:
+            engine.dispose()
+        ours = schema.schema_version.name in tables or {"studies", "version_info"} <= tables
+        if tables and not ours:
+            shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
+            raise StoreInputError(
+                f"{self.display_url} is another program's database (tables {shown}; no "
+                "cosearch or Optuna tables); pass another --storage"
             )
 
     def _engine_kwargs(self) -> dict[str, Any]:

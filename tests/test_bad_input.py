@@ -282,7 +282,8 @@ def test_log_ranges(tmp_path):
 def test_worker_flags_and_configs_are_checked_before_the_store_is_touched(small_db, tmp_path):
     d, url = small_db
     for flags, needle in (
-        (["--trials", "0"], "--trials must be >= 1"),
+        (["--trials", "0"], "--trials must be an int in [1, 10000000]; got 0"),
+        (["--trials", "10000001"], "--trials must be an int in [1, 10000000]"),
         (["--heartbeat", "nan"], "must exceed --heartbeat"),
         (["--grace", "nan"], "must exceed --heartbeat"),
         (["--reconnect", "-1"], "--reconnect must be a number of seconds >= 0; got -1.0"),
@@ -377,3 +378,181 @@ def test_a_strategy_that_refuses_its_options_at_start_leaves_no_campaign(tmp_pat
     r = run_cli("run", str(good), "--no-progress", "--storage", url)
     assert r.returncode == 0, r.stderr
     assert _campaign_names(url) == ["w"]
+
+
+# -- found by fuzzing the command line and the Python API (2026-12-07) ------------------------
+def test_export_never_writes_over_the_store_or_a_file_that_is_not_onnx(small_db, tmp_path):
+    """`export NAME 1 --onnx cosearch.db` replaced the database with the model (exit 0)."""
+    d, url = small_db
+    db = d / "c.db"
+    toml = d / "c.toml"
+    before = (_digest(db), _digest(toml))
+    for target, needle in ((db, "it is the store's database file"), (toml, "not an .onnx file")):
+        r = run_cli("export", "fuzz", "0", "--onnx", str(target), "--storage", url)
+        assert r.returncode == 2 and needle in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert (_digest(db), _digest(toml)) == before
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"old")  # an existing .onnx file is replaced, as before
+    assert run_cli("export", "fuzz", "0", "--onnx", str(out), "--storage", url).returncode == 0
+    assert out.stat().st_size > 100
+
+
+def test_storage_urls_that_would_lose_or_misplace_data_are_refused(small_db, tmp_path):
+    d, _ = small_db
+    cfg = str(d / "c.toml")
+    foreign = tmp_path / "foreign.db"
+    import sqlite3
+
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE important (x)")
+        conn.execute("INSERT INTO important VALUES (42)")
+    before = _digest(foreign)
+    for args, needle in (
+        (["run", cfg, "--storage", "sqlite://"], "is an in-memory database"),
+        (["run", cfg, "--storage", "sqlite:///"], "names no database file"),
+        (["status", "--storage", ""], "--storage is empty"),
+        (["run", cfg, "--storage", f"sqlite:///{foreign}"], "is another program's database"),
+        (
+            ["status", "--storage", "postgresql://u:secret@127.0.0.1:notaport/db"],
+            "not a database URL: 'postgresql://u:***@127.0.0.1:notaport/db'",
+        ),
+    ):
+        r = run_cli(*args)
+        assert r.returncode == 2 and needle in r.stderr and r.stderr.count("\n") == 1, r.stderr
+        assert "secret" not in r.stderr
+    assert _digest(foreign) == before
+    memory = tmp_path / "mem.toml"
+    memory.write_text('storage = "sqlite://"\n' + GOOD)
+    r = run_cli("run", str(memory))
+    assert r.returncode == 2 and "mem.toml:1: storage must name a database" in r.stderr
+    missing = tmp_path / "missing.db"
+    r = run_cli(
+        "predictor", "train", "--id", "p", "--kind", "gbrt", "--campaign", "fuzz",
+        "--target", "latency_ms", "--storage", f"sqlite:///{missing}",
+    )  # fmt: skip
+    assert r.returncode == 2 and not missing.exists(), r.stderr
+
+
+def test_a_worker_refuses_a_config_that_differs_from_the_stored_campaign(small_db, tmp_path):
+    """It ran the stored campaign and ignored the file, where `run` refuses."""
+    d, url = small_db
+    other = tmp_path / "seed5.toml"
+    other.write_text(GOOD.replace("seed = 0", "seed = 5"))
+    before = _digest(d / "c.db")
+    r = run_cli("worker", "fuzz", "--config", str(other), "--trials", "4", "--storage", url)
+    assert r.returncode == 2 and "with a different seed" in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1 and _digest(d / "c.db") == before
+
+
+def test_special_files_huge_counts_odd_bytes_and_abbreviations_get_one_line(small_db, tmp_path):
+    import os
+
+    d, url = small_db
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    deep = tmp_path / "deep.toml"
+    deep.write_text(GOOD + "\n[screen]\nx = " + "[" * 3000 + "]" * 3000 + "\n")
+    table = tmp_path / "t.csv"
+    ops = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+    rows = [f"|{op}~0|+|none~0|none~1|+|none~0|none~1|none~2|,{i + 1}" for i, op in enumerate(ops)]
+    table.write_text("arch_str,lat_a\n" + "\n".join(rows) + "\n")
+    cases = (
+        (["run", str(fifo)], "not a regular file"),
+        (["run", str(deep)], "nested too deeply"),
+        (["run", str(d / "c.toml"), "--trials", "99999999999999999999"], "--trials must be an"),
+        (["run", str(d / "c.toml"), "--storage", url, "--screen", "99999999999"], "--screen must"),
+        (
+            ["predictor", "eval", "--table", str(table), "--space", "nb201", "--target", "lat_a"]
+            + ["--train", "3", "--seeds", "99999999999999999999"],
+            "seeds must be an int in [1, 10000]",
+        ),
+        (
+            ["predictor", "train", "--id", "p", "--kind", "gbrt", "--table", str(table)]
+            + ["--space", "nb201", "--target", "lat_a", "--source", "x", "--storage", url],
+            "a --table has none",
+        ),
+        (
+            ["hw", "eval", "m.onnx", "--accelerator", "systolic", "--dim", "H=4", "--dim", "H=8"],
+            "--dim H is given twice",
+        ),
+        (["status", "caf\udcff"], "is not valid UTF-8"),
+        (["delete", "fuzz", "--ye", "--storage", url], "unrecognized arguments: --ye"),
+    )
+    for args, needle in cases:
+        r = run_cli(*args, timeout=60)
+        assert r.returncode == 2 and needle in r.stderr and r.stderr.count("\n") == 1, (args, r)
+    assert run_cli("status", "--storage", url).returncode == 0  # --ye deleted nothing
+
+
+def test_late_config_errors_are_caught_with_their_file_and_line(tmp_path):
+    darts = Path(__file__).parents[1] / "examples" / "darts_digits.toml"
+    text = darts.read_text().replace('dataset = "digits"', 'dataset = "x"', 1)
+    with pytest.raises(ConfigError, match=r"d\.toml:\d+: .*unknown dataset 'x'"):
+        cosearch.parse_config(text, path="d.toml")
+    no_path = GOOD.replace('network = "nb201"', 'network = "onnx_file"')
+    with pytest.raises(ConfigError, match=r"o\.toml:\d+: the onnx_file space needs"):
+        cosearch.parse_config(no_path, path="o.toml")
+    screen = GOOD + '\n[screen]\ncost = "analytical:systolic"\ncandidates = 5\n'
+    with pytest.raises(ConfigError, match=r"got 10 \(its default; set promote\)"):
+        cosearch.parse_config(screen)
+    with pytest.raises(ConfigError, match="config text must be a str"):
+        cosearch.parse_config(None)  # type: ignore[arg-type]
+
+
+def test_an_onnx_conv_whose_channels_do_not_match_its_weight_is_refused(tmp_path):
+    """ONNX's shape inference lets it through; onnxruntime refuses to run it, and a campaign
+    on it failed 20 trials (exit 1) instead of being refused up front."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.zeros((8, 3, 3, 3), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8, 8])],
+        [w],
+    )
+    path = tmp_path / "bad.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    with pytest.raises(OnnxImportError, match="its input has 4 channels, but its weight"):
+        cosearch.hwmodels.extract_layers(onnx.load(path))
+    r = run_cli("hw", "eval", str(path), "--accelerator", "systolic")
+    assert r.returncode == 2 and "its input has 4 channels" in r.stderr
+
+
+def test_cli_warnings_are_one_line_each(small_db):
+    d, url = small_db
+    r = run_cli("status", "--storage", url + "?mode=ro")
+    warned = [line for line in r.stderr.splitlines() if line.startswith("warning: ")]
+    assert r.returncode == 0 and len(warned) == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+
+
+def test_the_python_api_names_wrong_argument_types(small_db):
+    import numpy as np
+
+    from cosearch.hwmodels import extract_layers, get_cost_model
+    from cosearch.spaces import get_hardware_space, get_space
+
+    net, hw = get_space("nb201"), get_hardware_space("systolic")
+    rng = np.random.default_rng(0)
+    model = net.build(net.sample(rng)).onnx()
+    layers, acc = extract_layers(model), hw.build(hw.sample(rng))
+    with pytest.raises(ConfigError, match="parameters must be a mapping"):
+        net.build(None)  # type: ignore[arg-type]
+    cost = get_cost_model("systolic")
+    for args, needle in (
+        ((layers, "systolic"), "takes an Accelerator"),
+        ((model, acc), "takes the network's layers"),
+        ((["x"], acc), "takes Layer objects"),
+    ):
+        with pytest.raises(TypeError, match=needle):
+            cost.evaluate(*args)
+    d, url = small_db
+    c = cosearch.Campaign.from_store("fuzz", storage=url)
+    for bad in (8.9, "7", float("nan"), 0, True):
+        with pytest.raises(ConfigError, match="n_trials must be an int"):
+            c.run(bad)
+    with pytest.raises(ConfigError, match="k must be an int >= 1"):
+        c.least_violating(0)

@@ -178,7 +178,7 @@ def test_cli_run_screen_and_promote(tmp_path, capsys):
     info = json.loads(cli(capsys, "status", "cliscr", "--storage", url, "--format", "json").stdout)
     assert info["trials"]["COMPLETE"] == 5 and info["screened"] == 55
     r = cli(capsys, "run", str(cfg), "--storage", url, "--screen", "0")
-    assert r.returncode == 2 and "--screen must be >= 1" in r.stderr
+    assert r.returncode == 2 and "--screen must be an int in [1, 10000000]" in r.stderr
     plain = tmp_path / "plain.toml"
     plain.write_text(_toml(name="plain", screen=""))
     r = cli(capsys, "run", str(plain), "--storage", url, "--promote", "1")
