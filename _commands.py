@@ -22,7 +22,7 @@ from cosearch._report import (
     front_rows,
     load_campaign,
 )
-from cosearch.errors import CosearchInputError, StoreInputError
+from cosearch.errors import ConfigError, CosearchInputError, StoreInputError
 
 
 def _out(text: str) -> None:
@@ -41,6 +41,23 @@ def _emit(cols: list[str], rows: list[dict[str, Any]], fmt: str) -> None:
         _out(buf.getvalue())
     else:
         _out(format_table(cols, rows, hint=WHOLE_CSV_JSON) if rows else "(no rows)")
+
+
+def _config_storage(cfg: Any, args: argparse.Namespace) -> str | None:
+    """The store URL of ``run`` and ``worker --config``: ``--storage``, else the config's
+    ``storage`` key (refused when it is an in-memory database: nothing would be kept)."""
+    from cosearch.store import memory_url
+
+    if args.storage:
+        return str(args.storage)
+    if cfg is not None and cfg.storage and memory_url(cfg.storage):
+        raise ConfigError(
+            f"storage {cfg.storage!r} is an in-memory database: nothing would be kept when "
+            "the command ends; use sqlite:///PATH or a server database",
+            key="storage",
+            path=cfg.path,
+        )
+    return None if cfg is None else cfg.storage
 
 
 def _check_count(flag: str, value: int | None) -> None:
@@ -75,7 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"--screen and --promote need a [screen] table in {args.config} (cheap sources, "
             "candidates, promote)"
         )
-    campaign = Campaign.from_config(cfg, storage=args.storage)
+    campaign = Campaign.from_config(cfg, storage=_config_storage(cfg, args))
     if cfg.screen is not None and not args.no_screen:
         # its sources (a predictor that must exist, say) are checked before the campaign is
         # stored; with --no-screen they are not needed (the predictor may not exist yet)
@@ -107,7 +124,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         again = _command_for(campaign, "run", str(args.config), *flags)
         print(
-            f"interrupted: {campaign.count()}/{target} trials complete and stored; "
+            f"interrupted: {_complete(campaign)}/{target} trials complete and stored; "
             f"`{again}` resumes the campaign",
             file=sys.stderr,
         )
@@ -168,6 +185,15 @@ def _run_one_shot(campaign: Any, args: argparse.Namespace) -> int:
         )
     _print_run_front(campaign)
     return 0
+
+
+def _complete(campaign: Any) -> str:
+    """The campaign's COMPLETE trials for a message after Ctrl-C, which may come while the
+    database is unreachable (a worker waiting for its server): then "?"."""
+    try:
+        return str(campaign.count())
+    except Exception:  # noqa: BLE001 - only a number in a message
+        return "?"
 
 
 def _command_for(campaign: Any, *words: str) -> str:
@@ -245,7 +271,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         )
     # as for run: the config's storage key when --storage is not given (a worker that ignored
     # it started a separate campaign in ./cosearch.db)
-    url = args.storage or (cfg.storage if cfg is not None else None)
+    url = _config_storage(cfg, args)
     store = open_store(url, create=cfg is not None)
     if cfg is not None:
         campaign = Campaign(cfg, store, **opts)
@@ -275,7 +301,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         )
         again = _command_for(campaign, "worker", args.name, *flags)
         print(
-            f"interrupted: campaign at {campaign.count()}/{target} trials complete; other "
+            f"interrupted: campaign at {_complete(campaign)}/{target} trials complete; other "
             f"workers go on, and `{again}` joins again",
             file=sys.stderr,
         )
@@ -706,12 +732,23 @@ def _onnx_out(name: str, store: Any) -> Path:
                 raise CosearchInputError(
                     f"cannot write {out}: it is the store's database file; name another file"
                 )
-    if out.suffix.lower() != ".onnx":
+    if out.suffix.lower() != ".onnx" and not _is_onnx_model(out):
         raise CosearchInputError(
-            f"cannot write {out}: the file exists and is not an .onnx file; remove it first "
+            f"cannot write {out}: the file exists and is not an ONNX model; remove it first "
             "or name another file"
         )
     return out
+
+
+def _is_onnx_model(path: Path) -> bool:
+    """The file holds an ONNX model with a graph (say one an earlier export wrote)."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - not a model, whatever the parser says
+        return False
+    return model.ir_version > 0 and len(model.graph.node) > 0
 
 
 def _plot_path(name: str) -> Path:

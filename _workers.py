@@ -414,15 +414,22 @@ def unstarted_claims(study: optuna.Study, store: Store, worker: str) -> list[int
 def lost_database(exc: BaseException) -> BaseException | None:
     """The database connection error (SQLAlchemy's OperationalError, InterfaceError or
     DisconnectionError: the server went away, dropped the connection or refused a new one)
-    that ``exc`` is, or was raised from or while handling; None when there is none."""
+    that ``exc`` is, or was raised from or while handling; None when there is none. An
+    OperationalError the server answered with a state of another class (a deadlock, a
+    serialization failure, a cancelled statement, a full disk) is not one."""
     seen: set[int] = set()
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:
         seen.add(id(e))
-        if isinstance(
-            e, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.DisconnectionError
-        ):
+        if isinstance(e, sa.exc.InterfaceError | sa.exc.DisconnectionError):
             return e
+        if isinstance(e, sa.exc.OperationalError):
+            orig = getattr(e, "orig", None)
+            state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+            # no state: the client could not reach the server; 08: connection exception;
+            # 57P: the server is shutting down, restarting or was told to end the session
+            if e.connection_invalidated or state is None or str(state).startswith(("08", "57P")):
+                return e
         e = e.__cause__ or e.__context__
     return None
 

@@ -537,13 +537,17 @@ class Campaign:
         queue each for a retry, as a dead worker's are (see recover_stale). Returns how many."""
         reason = f"{LOST}: {outage.reason}"
         n = 0
-        for trial_id in unstarted_claims(study, self.store, me):
-            frozen = self._fail(study, None, trial_id, reason)
-            if frozen.state != TrialState.FAIL or frozen.user_attrs.get("fail_reason") != reason:
-                continue  # finished meanwhile, or failed by a judge (which queued the retry)
-            n += 1
-            if not {"retry_of", SCREENED_FROM} & set(frozen.user_attrs) and frozen.params:
-                study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number})
+        # under the claim lock: another worker's claim may judge the same trials stale (their
+        # heartbeat stopped with the database) and fail and requeue them; interleaved, the two
+        # ended this worker (a write to a trial the other had just finished) or requeued none
+        with store_lock(self.store.engine, self.store.url, f"cosearch-claim:{study.study_name}"):
+            for trial_id in unstarted_claims(study, self.store, me):
+                frozen = self._fail(study, None, trial_id, reason)
+                if frozen.user_attrs.get("fail_reason") != reason:
+                    continue  # finished before the outage, or failed and requeued by a judge
+                n += 1
+                if not {"retry_of", SCREENED_FROM} & set(frozen.user_attrs) and frozen.params:
+                    study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number})
         return n
 
     def _run_claimed(self, study: optuna.Study, trial_id: int, heartbeat: Heartbeat) -> FrozenTrial:
@@ -746,6 +750,7 @@ class Campaign:
             try:
                 while True:
                     raise_if_interrupted()
+                    counted = rounds  # a round the database's outage cut short does not count
                     try:
                         if outage.pending:
                             failed += self._fail_own(study, me, outage)
@@ -787,6 +792,7 @@ class Campaign:
                         outage.ok()
                     except Exception as exc:
                         if outage.wait(exc):
+                            rounds = counted
                             continue
                         raise
             finally:

@@ -284,17 +284,14 @@ def _one_line_warning(
 def _main(argv: list[str]) -> int:
     debug = "--debug" in argv
     try:
-        for arg in argv:  # undecodable bytes (a name in another encoding) fail later, deep
-            if any("\udc80" <= ch <= "\udcff" for ch in arg):
-                raise _UsageError(f"argument {arg!r} is not valid UTF-8")
         parser = build_parser()
         args = parser.parse_args(argv)
-        _check_storage(args)
         if args.version:
             from cosearch import __version__
 
             print(f"cosearch {__version__}")
             return EXIT_OK
+        _check_storage(args)
         if not args.command:
             parser.print_help(sys.stderr)
             return EXIT_INPUT
@@ -314,6 +311,17 @@ def _main(argv: list[str]) -> int:
         return EXIT_OK
     except CosearchInputError as exc:
         return _report(exc, EXIT_INPUT, debug)
+    except UnicodeEncodeError as exc:  # bytes of another encoding in an argument (a file name
+        # in Latin-1 works; a campaign name or SQL sent to the database does not)
+        bad = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else ""
+        return _report(
+            CosearchInputError(
+                f"an argument holds bytes that are not UTF-8 ({bad!r} in "
+                f"{exc.object!r}); campaign names, SQL and URLs must be UTF-8"
+            ),
+            EXIT_INPUT,
+            debug,
+        )
     except CosearchError as exc:
         return _report(exc, EXIT_ERROR, debug)
     except Exception as exc:  # noqa: BLE001 - the command line must end with one clear line
@@ -321,20 +329,17 @@ def _main(argv: list[str]) -> int:
 
 
 def _check_storage(args: argparse.Namespace) -> None:
-    """``--storage`` (else ``$COSEARCH_STORAGE``) names a database that outlives the command:
-    an empty value fell back to the default, and an in-memory SQLite one kept nothing."""
-    import os
-
+    """``--storage`` names a database that outlives the command: an empty value fell back to
+    the default, and an in-memory SQLite one kept nothing (the config's ``storage`` key and
+    ``$COSEARCH_STORAGE`` are checked where they are used: the store and ``run``)."""
     from cosearch.store import memory_url
 
     storage = getattr(args, "storage", None)
     if storage is not None and not storage.strip():
         raise _UsageError("--storage is empty; give a database URL or leave the option out")
-    url = storage or os.environ.get("COSEARCH_STORAGE")
-    if url and memory_url(url):
-        where = "--storage" if storage else "$COSEARCH_STORAGE"
+    if storage and memory_url(storage):
         raise _UsageError(
-            f"{where} {url!r} is an in-memory database: nothing would be kept when the "
+            f"--storage {storage!r} is an in-memory database: nothing would be kept when the "
             "command ends; use sqlite:///PATH or a server database"
         )
 

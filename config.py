@@ -309,15 +309,12 @@ def parse_config(
             f"starting with a letter or digit; got {name!r}",
         )
     storage = r.get("storage", None, types=str, what="an SQLAlchemy URL string")
-    if storage is not None and not stored:
-        from cosearch.store import memory_url
-
-        if not storage.strip() or memory_url(storage):
-            raise r.error(
-                "storage",
-                f"storage must name a database that outlives the run (sqlite:///PATH or a "
-                f"server URL); got {storage!r}",
-            )
+    if storage is not None and not stored and not storage.strip():
+        raise r.error(
+            "storage",
+            "storage must be a database URL (sqlite:///PATH or a server URL); got an empty "
+            "string (leave the key out for the default)",
+        )
     seed = r.get("seed", 0, types=int, what="an int >= 0")
     if seed < 0 or seed >= 2**63:
         raise r.error("seed", f"seed must be an int in [0, 2**63); got {seed}")

@@ -100,6 +100,11 @@ class Store:
     """
 
     def __init__(self, url: str | None = None, *, create: bool = True) -> None:
+        if not url and memory_url(default_storage_url()):
+            raise StoreInputError(
+                f"$COSEARCH_STORAGE {default_storage_url()!r} is an in-memory database: "
+                "nothing would be kept; use sqlite:///PATH or a server database"
+            )
         self.url = url or default_storage_url()
         #: the URL with its password hidden, for messages
         self.display_url = display_url(self.url)

@@ -387,7 +387,7 @@ def test_export_never_writes_over_the_store_or_a_file_that_is_not_onnx(small_db,
     db = d / "c.db"
     toml = d / "c.toml"
     before = (_digest(db), _digest(toml))
-    for target, needle in ((db, "it is the store's database file"), (toml, "not an .onnx file")):
+    for target, needle in ((db, "it is the store's database file"), (toml, "not an ONNX model")):
         r = run_cli("export", "fuzz", "0", "--onnx", str(target), "--storage", url)
         assert r.returncode == 2 and needle in r.stderr and r.stderr.count("\n") == 1, r.stderr
     assert (_digest(db), _digest(toml)) == before
@@ -395,6 +395,11 @@ def test_export_never_writes_over_the_store_or_a_file_that_is_not_onnx(small_db,
     out.write_bytes(b"old")  # an existing .onnx file is replaced, as before
     assert run_cli("export", "fuzz", "0", "--onnx", str(out), "--storage", url).returncode == 0
     assert out.stat().st_size > 100
+    again = tmp_path / "model"  # no suffix: written once, then replaced by the same command
+    for _ in range(2):
+        assert (
+            run_cli("export", "fuzz", "0", "--onnx", str(again), "--storage", url).returncode == 0
+        )
 
 
 def test_storage_urls_that_would_lose_or_misplace_data_are_refused(small_db, tmp_path):
@@ -424,7 +429,13 @@ def test_storage_urls_that_would_lose_or_misplace_data_are_refused(small_db, tmp
     memory = tmp_path / "mem.toml"
     memory.write_text('storage = "sqlite://"\n' + GOOD)
     r = run_cli("run", str(memory))
-    assert r.returncode == 2 and "mem.toml:1: storage must name a database" in r.stderr
+    assert r.returncode == 2 and "storage 'sqlite://' is an in-memory database" in r.stderr
+    kept = tmp_path / "kept.db"  # --storage wins over the key, as always
+    assert run_cli("run", str(memory), "--storage", f"sqlite:///{kept}").returncode == 0
+    memory_env = {"COSEARCH_STORAGE": "sqlite://"}
+    assert run_cli("--version", env=memory_env).returncode == 0  # needs no store
+    r = run_cli("status", env=memory_env)
+    assert r.returncode == 2 and "$COSEARCH_STORAGE 'sqlite://' is an in-memory" in r.stderr
     missing = tmp_path / "missing.db"
     r = run_cli(
         "predictor", "train", "--id", "p", "--kind", "gbrt", "--campaign", "fuzz",
@@ -475,13 +486,17 @@ def test_special_files_huge_counts_odd_bytes_and_abbreviations_get_one_line(smal
             ["hw", "eval", "m.onnx", "--accelerator", "systolic", "--dim", "H=4", "--dim", "H=8"],
             "--dim H is given twice",
         ),
-        (["status", "caf\udcff"], "is not valid UTF-8"),
+        (["status", "caf\udcff", "--storage", url], "holds bytes that are not UTF-8"),
         (["delete", "fuzz", "--ye", "--storage", url], "unrecognized arguments: --ye"),
     )
     for args, needle in cases:
         r = run_cli(*args, timeout=60)
         assert r.returncode == 2 and needle in r.stderr and r.stderr.count("\n") == 1, (args, r)
     assert run_cli("status", "--storage", url).returncode == 0  # --ye deleted nothing
+    latin = tmp_path / "caf\udce9.toml"  # a Latin-1 file name is a file name all the same
+    latin.write_text(GOOD.replace('name = "fuzz"', 'name = "latin"'))
+    r = run_cli("run", str(latin), "--storage", f"sqlite:///{tmp_path / 'l.db'}", "--no-progress")
+    assert r.returncode == 0, r.stderr
 
 
 def test_late_config_errors_are_caught_with_their_file_and_line(tmp_path):

@@ -8,11 +8,13 @@ from __future__ import annotations
 import threading
 import time
 
+import optuna
 import pytest
 import sqlalchemy as sa
 from optuna.trial import TrialState
 
 from cosearch import Campaign, load_config
+from cosearch.campaign import _suggest
 
 
 def _cut_off(admin_url: str, url: str, seconds: float) -> threading.Thread:
@@ -99,3 +101,110 @@ def test_a_run_ends_when_its_database_stays_away_past_reconnect_s(
     assert time.monotonic() - t0 < 5.0
     assert "waiting up to 1 s" in capsys.readouterr().err
     threads[0].join()
+
+
+def test_a_worker_back_from_an_outage_and_a_judge_fail_its_trial_once(make_config, pg_url):
+    """After an outage longer than the grace, another worker's claim judges the trials this
+    worker lost stale while this worker fails them itself. Interleaved, the two ended this
+    worker (a write to a trial the judge had just finished: UpdateFinishedTrialError) or
+    requeued nothing; now this worker fails its trials under the claim lock."""
+    from cosearch._workers import Outage, claim_trial
+    from cosearch.store import worker_id
+
+    cfg = load_config(make_config(trials=4))
+    a = Campaign.from_config(cfg, storage=pg_url)
+    study = a.study
+    me = worker_id()
+    claim = a._claim(study, 4, me)  # the trial A was running when the database went away
+    assert claim.state == "run"
+    running = optuna.Trial(study, claim.trial_id)
+    for name, dist in a.distributions.items():  # as _run_one does before it evaluates
+        _suggest(running, name, dist)
+    time.sleep(0.2)  # its heartbeat is now older than the judge's grace below
+    outage = Outage(a.store)
+    outage.reason = "server closed the connection unexpectedly"
+    b = Campaign.from_config(cfg, storage=pg_url)
+    finished: dict[str, float] = {}
+
+    def judge() -> None:
+        claim_trial(b.study, b.store, 4, "elsewhere:1", grace_s=0.1)
+        finished["judge"] = time.monotonic()
+
+    real_fail = a._fail
+
+    def slow_fail(*args, **kwargs):  # the judge's claim starts while A is failing the trial
+        thread = threading.Thread(target=judge)
+        thread.start()
+        time.sleep(1.0)
+        out = real_fail(*args, **kwargs)
+        finished["own"] = time.monotonic()
+        slow_fail.thread = thread
+        return out
+
+    a._fail = slow_fail
+    assert a._fail_own(study, me, outage) == 1
+    slow_fail.thread.join()
+    assert finished["judge"] > finished["own"]  # it waited for the claim lock
+    trials = a.study.trials
+    lost = next(t for t in trials if t._trial_id == claim.trial_id)
+    assert lost.state == TrialState.FAIL
+    assert lost.user_attrs["fail_reason"].startswith("database connection lost: server closed")
+    retries = [t for t in trials if t.user_attrs.get("retry_of") == lost.number]
+    assert len(retries) == 1  # queued once, by this worker
+
+
+def test_only_connection_errors_count_as_a_lost_database():
+    """A deadlock, a serialization failure, a cancelled statement or a full disk are errors
+    the server answered with: waiting for it to come back would only delay them."""
+    from cosearch._workers import lost_database
+
+    class Orig(Exception):
+        def __init__(self, sqlstate):
+            super().__init__(f"state {sqlstate}")
+            self.sqlstate = sqlstate
+
+    def err(state):
+        return sa.exc.OperationalError("SELECT 1", {}, Orig(state))
+
+    for state in (None, "08006", "57P01", "57P03"):
+        assert lost_database(err(state)) is not None, state
+    for state in ("40P01", "40001", "57014", "55P03", "53100"):
+        assert lost_database(err(state)) is None, state
+    wrapped = RuntimeError("commit failed")
+    wrapped.__cause__ = err("57P01")
+    assert lost_database(wrapped) is not None
+    assert lost_database(sa.exc.InterfaceError("x", {}, Exception("closed"))) is not None
+    assert lost_database(ValueError("x")) is None
+
+
+def test_ctrl_c_while_a_worker_waits_for_its_database(make_config, pg_server, pg_url, tmp_path):
+    """The interrupt message counted the campaign's trials in the database that was away:
+    exit 1 with an OperationalError instead of 130 and the line saying how to rejoin."""
+    import signal
+    import subprocess
+    import sys
+
+    cfg = make_config(trials=100000)
+    err = tmp_path / "worker.err"
+    with err.open("w") as fh:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "cosearch.cli", "worker", "t", "--config", str(cfg)]
+            + ["--storage", pg_url],
+            stdout=subprocess.DEVNULL,
+            stderr=fh,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "trials complete" not in err.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # some trials in
+        back = _cut_off(pg_server, pg_url, 20.0)
+        while "waiting up to" not in err.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        worker.send_signal(signal.SIGINT)
+        assert worker.wait(timeout=30) == 130, err.read_text()
+    finally:
+        worker.kill()
+    text = err.read_text()
+    assert "interrupted: campaign at ?/100000 trials complete" in text, text
+    back.join()
