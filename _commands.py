@@ -714,8 +714,8 @@ _PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif"
 
 def _onnx_out(name: str, store: Any) -> Path:
     """Where ``export`` writes, checked before any work: the folder exists, and an existing
-    file there is an ``.onnx`` one and not the store itself (``export ... --onnx cosearch.db``
-    replaced the database with the model and every trial was lost)."""
+    file there is not the store itself (``export ... --onnx cosearch.db`` replaced the
+    database with the model and every trial was lost) and is an ``.onnx`` file or model."""
     from cosearch.store._store import _sqlite_path
 
     out = Path(name)
@@ -1009,13 +1009,12 @@ def _parse_dims(items: list[str]) -> dict[str, int]:
     dims: dict[str, int] = {}
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or not name.strip() or not value.strip().isdigit():
+        name = name.strip()
+        if not sep or not name or not value.strip().isdigit():
             raise CosearchInputError(f"--dim takes NAME=VALUE with a positive int; got {item!r}")
-        if name.strip() in dims and dims[name.strip()] != int(value):
-            raise CosearchInputError(
-                f"--dim {name.strip()} is given twice ({dims[name.strip()]} and {int(value)})"
-            )
-        dims[name.strip()] = int(value)
+        if dims.get(name, int(value)) != int(value):
+            raise CosearchInputError(f"--dim {name} is given twice ({dims[name]} and {value})")
+        dims[name] = int(value)
     return dims
 
 

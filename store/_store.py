@@ -156,6 +156,26 @@ class Store:
     def _require_cosearch_tables(self) -> None:
         """Refuse a database cosearch never wrote to: opening it would add Optuna's and
         cosearch's tables (and switch an SQLite file to WAL) in someone else's database."""
+        if schema.schema_version.name not in self._table_names():
+            raise StoreInputError(
+                f"{self.display_url} is not a cosearch store (no cosearch tables); run "
+                "`cosearch run CONFIG` with it to make one, or pass another --storage"
+            )
+
+    def _refuse_foreign_file(self) -> None:
+        """Refuse an SQLite file that holds tables but neither cosearch's nor Optuna's: a
+        campaign would add some twenty tables (and WAL mode) to someone else's database."""
+        tables = self._table_names()
+        ours = schema.schema_version.name in tables or {"studies", "version_info"} <= tables
+        if tables and not ours:
+            shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
+            raise StoreInputError(
+                f"{self.display_url} is another program's database (tables {shown}; no "
+                "cosearch or Optuna tables); pass another --storage"
+            )
+
+    def _table_names(self) -> set[str]:
+        """The database's tables, read on a connection of its own before Optuna opens it."""
         try:
             engine = sa.create_engine(self.url, **self._engine_kwargs())
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError) as exc:
@@ -167,37 +187,12 @@ class Store:
             ) from exc
         try:
             with engine.connect() as conn:
-                ours = sa.inspect(conn).has_table(schema.schema_version.name)
+                return set(sa.inspect(conn).get_table_names())
         except sa.exc.DBAPIError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise StoreInputError(f"cannot open storage {self.display_url}: {reason}") from exc
         finally:
             engine.dispose()
-        if not ours:
-            raise StoreInputError(
-                f"{self.display_url} is not a cosearch store (no cosearch tables); run "
-                "`cosearch run CONFIG` with it to make one, or pass another --storage"
-            )
-
-    def _refuse_foreign_file(self) -> None:
-        """Refuse an SQLite file that holds tables but neither cosearch's nor Optuna's: a
-        campaign would add some twenty tables (and WAL mode) to someone else's database."""
-        engine = sa.create_engine(self.url, **self._engine_kwargs())
-        try:
-            with engine.connect() as conn:
-                tables = set(sa.inspect(conn).get_table_names())
-        except sa.exc.DBAPIError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise StoreInputError(f"cannot open storage {self.display_url}: {reason}") from exc
-        finally:
-            engine.dispose()
-        ours = schema.schema_version.name in tables or {"studies", "version_info"} <= tables
-        if tables and not ours:
-            shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
-            raise StoreInputError(
-                f"{self.display_url} is another program's database (tables {shown}; no "
-                "cosearch or Optuna tables); pass another --storage"
-            )
 
     def _engine_kwargs(self) -> dict[str, Any]:
         if make_url(self.url).get_backend_name() == "sqlite":
