@@ -8,7 +8,9 @@ taken before a new trial is created.
 Each RUNNING trial has a heartbeat row that its worker's thread refreshes every
 ``interval_s`` using the database clock. A RUNNING trial is stale when its worker is on this
 host and its pid is gone (seen at once), or its heartbeat is older than ``grace_s`` (any
-host), or it has no heartbeat and started more than ``grace_s`` ago. Stale trials are marked
+host), or it has no heartbeat and started more than ``grace_s`` ago. The grace is the longer
+of the judge's and the one the trial's own worker recorded when it claimed the trial (a worker
+beating every 120 s is not judged dead by one whose grace is 60 s). Stale trials are marked
 FAIL with a reason, their cosearch rows are dropped, and their parameters are queued once for
 another worker to retry (Optuna's ``enqueue_trial``).
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import os
 import socket
 import sys
@@ -47,6 +50,9 @@ LOST = "database connection lost"
 #: user attribute of promoted trials (_screening.py): the number of the screen trial they came
 #: from. A stale one is not retried here: its candidate goes back to the screened pool
 SCREENED_FROM = "screened_from"
+#: user attribute: the grace period of the worker that claimed the trial; judges wait at least
+#: this long for its heartbeat, whatever their own grace
+WORKER_GRACE = "worker_grace_s"
 #: a campaign's screen study is named after it with this suffix (_screening.py)
 SCREEN_SUFFIX = ":screen"
 DEFAULT_INTERVAL_S = 10.0
@@ -124,15 +130,17 @@ def pid_namespace() -> str | None:
         return None
 
 
-def worker_attrs(worker: str) -> dict[str, Any]:
+def worker_attrs(worker: str, grace_s: float | None = None) -> dict[str, Any]:
     """The user attributes naming the worker of a trial: ``worker`` (``host:pid``) and, for
     this process on Linux, ``worker_started`` (:func:`process_started`), by which a judge on
     the same host tells the live worker from a later process that took its pid, and
     ``worker_pids`` (:func:`pid_namespace`), without which pids say nothing across
-    containers with one host name."""
+    containers with one host name; with ``grace_s``, :data:`WORKER_GRACE`."""
     attrs: dict[str, Any] = {"worker": worker}
     if worker == worker_id():
         attrs.update(_own_identity(os.getpid()))
+    if grace_s is not None:
+        attrs[WORKER_GRACE] = grace_s
     return attrs
 
 
@@ -149,10 +157,12 @@ def _own_identity(pid: int) -> dict[str, Any]:
     return out
 
 
-def mark_claimed(store: Store, storage: Any, trial_id: int, worker: str) -> None:
-    """Record ``worker`` on a queued trial it just set RUNNING, and write the claim's first
-    heartbeat (database clock); call it under the claim lock."""
-    for key, value in worker_attrs(worker).items():
+def mark_claimed(
+    store: Store, storage: Any, trial_id: int, worker: str, grace_s: float | None = None
+) -> None:
+    """Record ``worker`` (and its grace) on a queued trial it just set RUNNING, and write the
+    claim's first heartbeat (database clock); call it under the claim lock."""
+    for key, value in worker_attrs(worker, grace_s).items():
         storage.set_trial_user_attr(trial_id, key, value)
     beat(store, trial_id, worker)
 
@@ -295,20 +305,30 @@ def _stale_reasons(
                 continue  # its worker will go on with it when continued
         if isinstance(last, str):
             last = dt.datetime.fromisoformat(last)
+        grace = _trial_grace(t, grace_s)
         if last is not None:
             age = (now - last.replace(tzinfo=None)).total_seconds()
-            if age > grace_s:
+            if age > grace:
                 out[t.number] = (
                     f"interrupted: worker {who or '?'} sent no heartbeat for "
-                    f"{age:.0f} s (grace {grace_s:.0f} s)"
+                    f"{age:.0f} s (grace {grace:.0f} s)"
                 )
-        elif grace_s <= 0:  # no grace: every trial nobody is seen running is stale
+        elif grace <= 0:  # no grace: every trial nobody is seen running is stale
             out[t.number] = "interrupted: trial has no heartbeat"
         elif t.datetime_start is not None:  # read-only callers (status): by its start time
             age = (dt.datetime.now() - t.datetime_start).total_seconds()
-            if age > grace_s:
+            if age > grace:
                 out[t.number] = f"interrupted: trial has no heartbeat and started {age:.0f} s ago"
     return out
+
+
+def _trial_grace(trial: FrozenTrial, grace_s: float) -> float:
+    """How long a judge with ``grace_s`` waits for the trial's heartbeat: at least its own
+    worker's grace (``grace_s <= 0``, no process can be running it, stays as it is)."""
+    own = trial.user_attrs.get(WORKER_GRACE)
+    if grace_s <= 0 or not isinstance(own, float | int) or not math.isfinite(own):
+        return grace_s
+    return max(grace_s, float(own))
 
 
 def recover_stale(
@@ -536,13 +556,15 @@ def claim_trial(
         for t in sorted(waiting, key=lambda t: t.number):
             tid = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
             if storage.set_trial_state_values(tid, TrialState.RUNNING):
-                mark_claimed(store, storage, tid, worker)
+                mark_claimed(store, storage, tid, worker, grace_s)
                 trial_id = tid
                 break
         if trial_id is None:
             if not create:
                 return Claim(None, complete, running, "idle", n)
-            trial_id = create_running_trial(storage, study_id, user_attrs=worker_attrs(worker))
+            trial_id = create_running_trial(
+                storage, study_id, user_attrs=worker_attrs(worker, grace_s)
+            )
             # its first heartbeat now, in the database's clock: a judge never ages a claimed
             # trial by its start time, which the worker's own clock wrote
             beat(store, trial_id, worker)

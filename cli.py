@@ -115,7 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="a running trial without a heartbeat for this long is failed and retried (default 60)",
+        help=(
+            "a running trial without a heartbeat for this long (or for its own worker's "
+            "grace, if longer) is failed and retried (default 60)"
+        ),
     )
     p.add_argument(
         "--reconnect",

@@ -388,12 +388,34 @@ def test_stale_heartbeat_from_another_host_is_recovered(make_config, db_url):
     cfg = load_config(make_config(trials=3))
     c = Campaign.from_config(cfg, storage=db_url, grace_s=2.0)
     c.run(1)
-    claim_trial(c.study, c.store, 3, "elsewhere:123")  # its first heartbeat with it
+    claim_trial(c.study, c.store, 3, "elsewhere:123", grace_s=2.0)  # its first heartbeat
     assert c.mark_interrupted() == 0  # fresh heartbeat: alive
     time.sleep(3.5)  # > grace + SQLite's one-second CURRENT_TIMESTAMP resolution
     assert c.mark_interrupted() == 1
     t = [x for x in c.trials() if x.number == 1][0]
     assert t.state == TrialState.FAIL and "no heartbeat" in t.user_attrs["fail_reason"]
+
+
+def test_a_worker_with_a_longer_grace_is_judged_by_its_own(make_config, db_url):
+    """A worker started with --heartbeat 120 --grace 600 had its live trials failed as dead by
+    every worker with the default 60 s grace, between two of its beats. Each claim records its
+    worker's grace, on new and on queued trials, and a judge waits at least that long."""
+    from cosearch._workers import WORKER_GRACE, claim_trial
+
+    c = Campaign.from_config(load_config(make_config(trials=5)), storage=db_url, grace_s=2.0)
+    c.run(1)
+    c.study.enqueue_trial(c.study.trials[0].params)
+    queued = claim_trial(c.study, c.store, 5, "slow-beat:1", grace_s=600.0)
+    new = claim_trial(c.study, c.store, 5, "slow-beat:2", grace_s=600.0)
+    short = claim_trial(c.study, c.store, 5, "default:3", grace_s=2.0)
+    by_id = {t._trial_id: t for t in c.study.get_trials(deepcopy=False)}
+    assert by_id[queued.trial_id].user_attrs[WORKER_GRACE] == 600.0
+    assert by_id[new.trial_id].user_attrs[WORKER_GRACE] == 600.0
+    time.sleep(3.5)  # > the judge's grace + SQLite's one-second CURRENT_TIMESTAMP resolution
+    assert c.mark_interrupted() == 1
+    states = {t._trial_id: t.state.name for t in c.study.get_trials(deepcopy=False)}
+    assert states[queued.trial_id] == states[new.trial_id] == "RUNNING"
+    assert states[short.trial_id] == "FAIL"
 
 
 def test_ctrl_c_during_the_claim_fails_the_claimed_trial(make_config, db_url, monkeypatch):
@@ -556,7 +578,7 @@ def test_a_stopped_worker_on_this_host_keeps_its_trial(make_config, db_url):
             ("this process, never began it", os.getpid(), None),
             ("killed, not reaped", zombie.pid, started[zombie.pid]),
         ):
-            claim = claim_trial(c.study, c.store, 6, f"{host}:{pid}")
+            claim = claim_trial(c.study, c.store, 6, f"{host}:{pid}", grace_s=1.0)
             if recorded is not None:
                 c.study._storage.set_trial_user_attr(claim.trial_id, "worker_started", recorded)
             trials[name] = claim.trial_id
@@ -664,7 +686,7 @@ def test_a_trial_that_finishes_while_it_is_recovered_stays_complete(make_config,
 
     c = Campaign.from_config(load_config(make_config(trials=3)), storage=db_url, grace_s=1.0)
     c.run(1)
-    claim = claim_trial(c.study, c.store, 3, "elsewhere:123")
+    claim = claim_trial(c.study, c.store, 3, "elsewhere:123", grace_s=1.0)
     time.sleep(2.5)
     storage = c.study._storage
     real = storage.set_trial_user_attr
@@ -730,7 +752,7 @@ def test_a_skewed_worker_clock_does_not_decide_when_its_claim_is_stale(make_conf
         "fast, killed before its claim's heartbeat": dt.timedelta(hours=1),
     }
     for name, skew in skews.items():
-        claim = claim_trial(c.study, c.store, 5, f"elsewhere-{name[:4]}:1")
+        claim = claim_trial(c.study, c.store, 5, f"elsewhere-{name[:4]}:1", grace_s=2.0)
         with c.store.engine.begin() as conn:
             conn.exec_driver_sql(
                 "UPDATE trials SET datetime_start = ? WHERE trial_id = ?",
