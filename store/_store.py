@@ -286,7 +286,8 @@ class Store:
         """Delete campaign ``name`` for good: its Optuna study and the studies named
         ``NAME:...`` beside it (the screened trials; campaign names cannot contain ``:``), the
         cosearch rows of their trials, its checkpoints and its row, the architectures and
-        accelerators no remaining trial uses, and its artifact files. Trained predictors and
+        accelerators no remaining trial uses, and its artifact files (with, beside an SQLite
+        store, any artifact file no study refers to any more). Trained predictors and
         the layer-cost cache are shared and stay. Stop the campaign's workers first (``cosearch
         delete`` refuses while a worker of the campaign is alive).
 
@@ -338,6 +339,7 @@ class Store:
             )
             conn.execute(schema.campaigns.delete().where(schema.campaigns.c.name == name))
             self._collect_garbage(conn)
+        artifacts += self._orphan_artifacts()
         removed = 0
         if artifacts:
             from cosearch._artifacts import artifact_store
@@ -355,6 +357,38 @@ class Store:
             "checkpoints": int(n_ckpt),
             "artifacts": removed,
         }
+
+    def _orphan_artifacts(self, min_age_s: float = 3600.0) -> list[str]:
+        """The artifact files beside an SQLite store that no study or trial refers to any more
+        (a study deleted outside cosearch took the record of its files with it). Only files
+        named as Optuna names them and older than ``min_age_s`` (an upload writes its file
+        before its record); never in ``$COSEARCH_ARTIFACTS``, which other stores may share."""
+        import time
+        import uuid
+
+        from cosearch._artifacts import artifact_dir
+        from cosearch.store.queries import _optuna_models
+
+        where = artifact_dir(self.url) if self.is_sqlite else None
+        if where is None or not where.is_dir():
+            return []
+        old = time.time() - min_age_s
+        files = set()
+        for f in where.iterdir():
+            try:
+                named = str(uuid.UUID(f.name)) == f.name
+                if named and f.is_file() and f.stat().st_mtime < old:
+                    files.add(f.name)
+            except (ValueError, OSError):
+                continue
+        m = _optuna_models()
+        refs: set[str] = set()
+        with self.engine.connect() as conn:
+            for model in (m.StudySystemAttributeModel, m.TrialSystemAttributeModel):
+                t = model.__table__
+                keys = conn.execute(sa.select(t.c.key).where(t.c.key.startswith("artifacts:")))
+                refs.update(k.removeprefix("artifacts:") for k in keys.scalars())
+        return sorted(files - refs)
 
     def _artifact_ids(self, study_ids: list[int]) -> list[str]:
         """The artifact ids the studies' attributes record (study and trial artifacts)."""

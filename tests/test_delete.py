@@ -87,12 +87,28 @@ def test_delete_removes_the_campaign_and_keeps_the_others(backend, tmp_path, cap
 
 
 def test_a_study_deleted_outside_cosearch_is_reported_and_cleaned_up(tmp_path, capsys):
+    import os
+    import uuid
+
     url = f"sqlite:///{tmp_path / 'o.db'}"
+    artifacts = tmp_path / "o.db.artifacts"
     c = _campaign(tmp_path, url, "lost", "random")
     c.run(5)
+    lost_files = set(artifacts.iterdir())
     _campaign(tmp_path, url, "other", "random").run(3)
+    other_files = set(artifacts.iterdir()) - lost_files
+    assert lost_files and other_files
     c.store.close()
     optuna.delete_study(study_name="lost", storage=url)  # as `optuna delete-study` does
+    # an hour later; an upload in progress (its file written, its record not yet) and a file
+    # of the user's are not the lost study's
+    for f in lost_files | other_files:
+        os.utime(f, (f.stat().st_atime - 7200, f.stat().st_mtime - 7200))
+    uploading = artifacts / str(uuid.uuid4())
+    uploading.write_bytes(b"x")
+    mine = artifacts / "notes.txt"
+    mine.write_text("x")
+    os.utime(mine, (mine.stat().st_atime - 7200, mine.stat().st_mtime - 7200))
 
     code, out, err = _cli(capsys, "status", "--storage", url)
     assert code == 0 and "'lost' has lost its Optuna study" in err
@@ -104,6 +120,8 @@ def test_a_study_deleted_outside_cosearch_is_reported_and_cleaned_up(tmp_path, c
     assert code == 0, err
     # Optuna's delete left lost's cosearch rows behind on SQLite; they are gone now
     assert _counts(url)["evaluations"] == 3
+    # and its artifact files, which no study records any more
+    assert set(artifacts.iterdir()) == other_files | {uploading, mine}
     # and the name is free again, for another configuration
     again = _campaign(tmp_path, url, "lost", "evolution")
     assert again.run(2).completed == 2
