@@ -36,7 +36,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from cosearch.errors import ConfigError
-from cosearch.hwmodels import Accelerator, Cost, Layer, extract_layers, get_cost_model
+from cosearch.hwmodels import Accelerator, Cost, Layer, get_cost_model
 from cosearch.spaces import Architecture, HardwareSpace, NetworkSpace
 
 if TYPE_CHECKING:
@@ -299,6 +299,8 @@ class Evaluator:
     def layers(self, arch: Architecture) -> list[Layer]:
         layers = self._layers.get(arch.digest)
         if layers is None:
+            from cosearch.hwmodels.layers import extract_layers
+
             layers = extract_layers(arch.onnx())
             self._layers[arch.digest] = layers
             if len(self._layers) > self._layer_cache_size:

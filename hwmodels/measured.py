@@ -29,10 +29,9 @@ import statistics
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 
 from cosearch.errors import ConfigError, OnnxImportError
 from cosearch.hwmodels._base import (
@@ -43,6 +42,9 @@ from cosearch.hwmodels._base import (
     LayerCost,
     register_cost_model,
 )
+
+if TYPE_CHECKING:  # onnx takes 0.7 s to import; `cosearch hwmodels` lists this model
+    import onnx
 
 __all__ = [
     "MeasuredCostModel",
@@ -238,6 +240,8 @@ class MeasuredCostModel(CostModel):
             TypeError: ``model`` is a list of layers, not an ``onnx.ModelProto``.
             ConfigError: see :meth:`measure`.
         """
+        import onnx
+
         if not isinstance(model, onnx.ModelProto):
             raise TypeError(
                 "the measured cost model needs the ONNX model, not its layers: call "
@@ -306,6 +310,8 @@ class MeasuredCostModel(CostModel):
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # errors come back as the exception below; onnxruntime's own log would repeat them
         opts.log_severity_level = 4
+        import onnx
+
         external = [
             t.name for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
         ]

@@ -13,7 +13,6 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
-from scipy.stats import rankdata
 
 from cosearch.search._bayes_acq import (
     expected_hvi,
@@ -179,6 +178,8 @@ class PredictorSampler(BaseSampler):
 
     def _objectives(self, done: Sequence[FrozenTrial], directions: Sequence[Any]) -> np.ndarray:
         """Objective values as minimization columns, transformed per ``transform``."""
+        from scipy.stats import rankdata  # 0.7 s to import: `cosearch strategies` lists this
+
         Y = np.array([t.values for t in done], dtype=float)
         for j, d in enumerate(directions):
             if d == StudyDirection.MAXIMIZE:
