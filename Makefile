@@ -21,7 +21,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy --no-error-summary . --exclude '(^\.venv|^tests|^benchmarks|^build)/'
+	$(VENV)/bin/mypy --no-error-summary . --exclude '((^\.venv|^tests|^benchmarks|^build)/|^__main__\.py$$)'
 
 test: lint
 	$(PY) -m pytest

@@ -22,7 +22,7 @@ from cosearch._report import (
     front_rows,
     load_campaign,
 )
-from cosearch.errors import ConfigError, CosearchInputError, StoreInputError
+from cosearch.errors import ConfigError, CosearchError, CosearchInputError, StoreInputError
 
 
 def _out(text: str) -> None:
@@ -889,6 +889,18 @@ def _listing(rows: list[dict[str, Any]], fmt: str) -> int:
     else:
         _out(format_table(list(rows[0]), rows, max_width=90, hint=WHOLE_JSON))
     return 0
+
+
+def cmd_examples(args: argparse.Namespace) -> int:
+    from cosearch._examples import example_names, example_summary, example_text
+
+    if args.name is not None:
+        sys.stdout.write(example_text(args.name))
+        return 0
+    rows = [{"name": n, "searches": example_summary(example_text(n))} for n in example_names()]
+    if not rows:
+        raise CosearchError("this installation of cosearch has no example files")
+    return _listing(rows, args.format)
 
 
 def cmd_spaces(args: argparse.Namespace) -> int:

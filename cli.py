@@ -242,6 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_predictor_parsers(sub)
 
+    p = sub.add_parser(
+        "examples",
+        help="list the example campaigns shipped with cosearch, or print one",
+        description="List the example campaigns, or print one's TOML: "
+        "`cosearch examples quickstart > quickstart.toml` then `cosearch run quickstart.toml`.",
+    )
+    p.add_argument("name", nargs="?", default=None, help="the example to print")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
     for what in ("spaces", "strategies", "hwmodels"):
         p = sub.add_parser(what, help=f"list the registered {what}")
         if what == "spaces":

@@ -576,6 +576,18 @@ def _check_screen(
         )
 
 
+def _example_hint(p: Path) -> str:
+    """Where a missing ``examples/NAME.toml`` is when cosearch is installed, not checked out."""
+    from cosearch._examples import example_names
+
+    if p.suffix == ".toml" and p.parent.name == "examples" and p.stem in example_names():
+        return (
+            f" (cosearch ships this example: `cosearch examples {p.stem} > {p.name}` "
+            "writes it here)"
+        )
+    return ""
+
+
 def load_config(path: str | Path) -> CampaignConfig:
     """Read and validate a campaign TOML file. Raises :class:`ConfigError`."""
     p = Path(path)
@@ -584,7 +596,7 @@ def load_config(path: str | Path) -> CampaignConfig:
             raise ConfigError(f"config path is not a regular file: {p}")
         raw = p.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {p}") from None
+        raise ConfigError(f"config file not found: {p}{_example_hint(p)}") from None
     except IsADirectoryError:
         raise ConfigError(f"config path is a directory, not a TOML file: {p}") from None
     except OSError as exc:
