@@ -1070,7 +1070,7 @@ def cmd_hw(args: argparse.Namespace) -> int:
             "macs",
             "spread_ms",
         )
-        if k in result
+        if result.get(k) is not None
     ]
     _out(format_table(["metric", "value"], [{"metric": k, "value": result[k]} for k in keys]))
     if result.get("violations"):

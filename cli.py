@@ -43,12 +43,15 @@ def _no_screen_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _storage_arg(p: argparse.ArgumentParser) -> None:
+def _storage_arg(p: argparse.ArgumentParser, config: str = "") -> None:
+    """``--storage``; ``config`` names the config file whose ``storage`` key comes first."""
+    first = f"the storage key of {config}, else " if config else ""
     p.add_argument(
         "--storage",
         metavar="URL",
         default=None,
-        help="SQLAlchemy URL of the store (default: $COSEARCH_STORAGE, else sqlite:///cosearch.db)",
+        help=f"SQLAlchemy URL of the store (default: {first}$COSEARCH_STORAGE, else "
+        "sqlite:///cosearch.db)",
     )
 
 
@@ -86,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="score the K most promising screened candidates with the [evaluate] sources",
     )
     _no_screen_arg(p)
-    _storage_arg(p)
+    _storage_arg(p, "CONFIG.toml")
 
     p = sub.add_parser("worker", help="join a campaign as one more worker")
     p.add_argument("name")
@@ -129,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         "trial running then is failed (default 300; 0 ends at once)",
     )
     _no_screen_arg(p)
-    _storage_arg(p)
+    _storage_arg(p, "--config")
 
     p = sub.add_parser("delete", help="delete a campaign and everything it stored")
     p.add_argument("name")
@@ -304,9 +307,8 @@ def _main(argv: list[str]) -> int:
             print(f"cosearch {__version__}")
             return EXIT_OK
         _check_storage(args)
-        if not args.command:
-            parser.print_help(sys.stderr)
-            return EXIT_INPUT
+        if not args.command:  # one line, as every other usage error
+            raise _UsageError("no command given; `cosearch --help` lists the commands")
         from cosearch import _commands
 
         return int(getattr(_commands, "cmd_" + args.command)(args) or 0)

@@ -498,7 +498,8 @@ def render_cli() -> str:
         "Exit codes: 0 success; 2 bad input (configuration, arguments, unknown names, a",
         "missing campaign or trial, a write statement in `cosearch query`); 1 anything else.",
         "Errors are one line on stderr; `--debug` adds the traceback. `--storage` takes any",
-        "SQLAlchemy URL; without it: the config's `storage` key (for `run`), else",
+        "SQLAlchemy URL; without it: the config's `storage` key (for `run`, and for `worker",
+        "--config`), else",
         "`$COSEARCH_STORAGE`, else `sqlite:///cosearch.db`.",
         "",
     ]

@@ -20,6 +20,10 @@ def default_cost_model(template: str) -> str:
     return _DEFAULT_MODEL.get(template, template)
 
 
+#: the analytical metrics a timed run does not give (None in its result)
+_NOT_MEASURED = ("latency_cycles", "compute_cycles", "energy_mj", "area_mm2", "utilization")
+
+
 def evaluate_model(
     model: onnx.ModelProto, accelerator: str, cost_model: str | None = None
 ) -> dict[str, Any]:
@@ -31,7 +35,9 @@ def evaluate_model(
     ``dram_bytes``, ``utilization``, ``macs``, ``violations`` and ``layers`` (per-layer costs).
     For a measured device: ``accelerator``, ``source``, ``latency_ms`` (the median),
     ``spread_ms`` (the inter-quartile range), ``std_ms``, ``min_ms``, ``repeats``, ``warmup``,
-    ``threads``, ``violations`` (empty) and ``layers`` (empty: it times the whole model).
+    ``threads``, ``latency_cycles``, ``compute_cycles``, ``energy_mj``, ``area_mm2`` and
+    ``utilization`` (all None: not measured), ``violations`` (empty) and ``layers`` (empty: it
+    times the whole model).
 
     Raises:
         ConfigError: unknown template, parameter or cost model, or a bad value.
@@ -69,6 +75,9 @@ def evaluate_model(
             "repeats": m.repeats,
             "warmup": m.warmup,
             "threads": m.threads,
+            # timing gives no cycles, energy, area or utilization: the keys are there (the
+            # JSON has the same keys for every accelerator), with null values
+            **dict.fromkeys(_NOT_MEASURED),
             "violations": [],
             "layers": [],
         }

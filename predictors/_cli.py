@@ -163,6 +163,9 @@ def run(args: argparse.Namespace) -> int:
         result = plain_eval(
             args.table, args.space, args.target, args.train, args.seeds, model=args.model
         )
+        if args.format == "json":  # the keys fewshot-eval prints (issue 5's contract); the
+            # table, for a person, also names the model and the training rows
+            result = {k: v for k, v in result.items() if k not in ("model", "train")}
         _print(result, args.format)
         return 0
     if command == "train":

@@ -55,11 +55,14 @@ def _table(table: str | Path | Table, space: str) -> Table:
 
 
 def _count(value: Any, name: str, available: int, low: int = 1) -> int:
+    """``value`` rows to train on, leaving at least two to score (one has no rank
+    correlation: it printed a Spearman of 0.0 as a result)."""
     ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not ok or not low <= int(value) < available:
+    if not ok or not low <= int(value) <= available - 2:
         raise ConfigError(
-            f"The {name!r} argument must be an int in [{low}, {available - 1}] (the table has "
-            f"{available} rows with the target); got {value!r} instead.",
+            f"The {name!r} argument must be an int in [{low}, {available - 2}] (the table has "
+            f"{available} rows with the target, and at least 2 must be left to score); got "
+            f"{value!r} instead.",
             key=name,
         )
     return int(value)
