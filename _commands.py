@@ -895,7 +895,12 @@ def cmd_examples(args: argparse.Namespace) -> int:
     from cosearch._examples import example_names, example_summary, example_text
 
     if args.name is not None:
-        sys.stdout.write(example_text(args.name))
+        text = example_text(args.name)
+        if args.format == "json":
+            name = args.name.removesuffix(".toml")
+            _out(json.dumps({"name": name, "searches": example_summary(text), "toml": text}))
+        else:
+            sys.stdout.write(text)
         return 0
     rows = [{"name": n, "searches": example_summary(example_text(n))} for n in example_names()]
     if not rows:

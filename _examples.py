@@ -37,8 +37,15 @@ def example_text(name: str) -> str:
 
 
 def example_summary(text: str) -> str:
-    """The example's first comment line: what it searches."""
+    """The first sentence of the example's opening comment: what it searches."""
+    words: list[str] = []
     for line in text.splitlines():
-        if line.startswith("#"):
-            return line.lstrip("# ").strip()
-    return ""
+        body = line.lstrip("#").strip()
+        if not line.startswith("#") or not body:
+            if words:
+                break
+            continue
+        words.append(body)
+    paragraph = " ".join(words)
+    end = paragraph.find(". ")
+    return paragraph if end < 0 else paragraph[: end + 1]

@@ -252,7 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
         "`cosearch examples quickstart > quickstart.toml` then `cosearch run quickstart.toml`.",
     )
     p.add_argument("name", nargs="?", default=None, help="the example to print")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="json: the list, or with NAME {name, searches, toml} (default: a table, or the TOML)",
+    )
 
     for what in ("spaces", "strategies", "hwmodels"):
         p = sub.add_parser(what, help=f"list the registered {what}")

@@ -582,8 +582,8 @@ def _example_hint(p: Path) -> str:
 
     if p.suffix == ".toml" and p.parent.name == "examples" and p.stem in example_names():
         return (
-            f" (cosearch ships this example: `cosearch examples {p.stem} > {p.name}` "
-            "writes it here)"
+            f" (cosearch ships this example: `cosearch examples {p.stem} > {p.name}`, "
+            f"then `cosearch run {p.name}`)"
         )
     return ""
 

@@ -18,6 +18,7 @@ from cosearch.hwmodels._base import (
 )
 
 if TYPE_CHECKING:
+    from cosearch.hwmodels import layers as layers
     from cosearch.hwmodels._api import default_cost_model, evaluate_model
     from cosearch.hwmodels.layers import extract_layers
 
@@ -27,6 +28,7 @@ __getattr__, __dir__ = lazy_exports(
     {
         "cosearch.hwmodels._api": ("default_cost_model", "evaluate_model"),
         "cosearch.hwmodels.layers": ("extract_layers",),
+        "cosearch.hwmodels": ("layers",),  # the submodule, as `cosearch.hwmodels.layers`
     },
     globals(),
 )

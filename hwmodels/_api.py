@@ -7,7 +7,7 @@ from typing import Any
 import onnx
 
 from cosearch.errors import ConfigError
-from cosearch.hwmodels._base import get_cost_model
+from cosearch.hwmodels._base import Cost, get_cost_model
 from cosearch.hwmodels.layers import extract_layers
 
 __all__ = ["evaluate_model", "default_cost_model"]
@@ -20,8 +20,8 @@ def default_cost_model(template: str) -> str:
     return _DEFAULT_MODEL.get(template, template)
 
 
-#: the analytical metrics a timed run does not give (None in its result)
-_NOT_MEASURED = ("latency_cycles", "compute_cycles", "energy_mj", "area_mm2", "utilization")
+#: the analytical keys a timed run does not give (None in its result)
+_NOT_MEASURED = tuple(m for m in Cost.METRICS if m != "latency_ms") + ("macs",)
 
 
 def evaluate_model(
@@ -35,9 +35,10 @@ def evaluate_model(
     ``dram_bytes``, ``utilization``, ``macs``, ``violations`` and ``layers`` (per-layer costs).
     For a measured device: ``accelerator``, ``source``, ``latency_ms`` (the median),
     ``spread_ms`` (the inter-quartile range), ``std_ms``, ``min_ms``, ``repeats``, ``warmup``,
-    ``threads``, ``latency_cycles``, ``compute_cycles``, ``energy_mj``, ``area_mm2`` and
-    ``utilization`` (all None: not measured), ``violations`` (empty) and ``layers`` (empty: it
-    times the whole model).
+    ``threads``, every other key of the analytical result (``latency_cycles``,
+    ``compute_cycles``, ``energy_mj``, ``area_mm2``, ``sram_bytes``, ``dram_bytes``,
+    ``utilization``, ``macs``: all None, not measured), ``violations`` (empty) and ``layers``
+    (empty: it times the whole model).
 
     Raises:
         ConfigError: unknown template, parameter or cost model, or a bad value.
@@ -75,8 +76,8 @@ def evaluate_model(
             "repeats": m.repeats,
             "warmup": m.warmup,
             "threads": m.threads,
-            # timing gives no cycles, energy, area or utilization: the keys are there (the
-            # JSON has the same keys for every accelerator), with null values
+            # timing gives no cycles, energy, area, traffic or MACs: every key an analytical
+            # result has is there, with a null value
             **dict.fromkeys(_NOT_MEASURED),
             "violations": [],
             "layers": [],

@@ -369,7 +369,8 @@ class Store:
         from cosearch._artifacts import artifact_dir
         from cosearch.store.queries import _optuna_models
 
-        where = artifact_dir(self.url) if self.is_sqlite else None
+        # an in-memory SQLite store's artifacts live in $COSEARCH_ARTIFACTS too
+        where = artifact_dir(self.url) if self.is_sqlite and not memory_url(self.url) else None
         if where is None or not where.is_dir():
             return []
         old = time.time() - min_age_s

@@ -309,9 +309,12 @@ def test_hw_eval_measured_cpu(nb201_onnx):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["latency_ms"] > 0 and out["spread_ms"] >= 0 and out["repeats"] == 50
-    # the same keys as an analytical model's (it lacked five); a timed run has no cycles,
-    # energy or area, so they are null
-    assert set(HW_EVAL_KEYS) <= set(out) and out["energy_mj"] is None
+    # every key of an analytical result (it lacked eight); a timed run has no cycles, energy,
+    # area, traffic or MACs, so they are null
+    r = run_cli("hw", "eval", str(nb201_onnx), "--accelerator", "systolic", "--format", "json")
+    analytical = json.loads(r.stdout)
+    assert set(analytical) - {"accelerator", "source"} <= set(out)
+    assert set(HW_EVAL_KEYS) <= set(out) and out["energy_mj"] is None and out["macs"] is None
     r = run_cli("hw", "eval", str(nb201_onnx), "--accelerator", "measured:cpu")
     assert r.returncode == 0 and "energy_mj" not in r.stdout and "latency_ms" in r.stdout
 

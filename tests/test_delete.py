@@ -145,3 +145,30 @@ def test_delete_refuses_while_a_worker_is_running(tmp_path, capsys):
     c.study.tell(c.study.get_trials()[-1].number, state=optuna.trial.TrialState.FAIL)
     code, _, err = _cli(capsys, "delete", "busy", "--storage", url, "--yes")
     assert code == 0, err
+
+
+def test_deleting_from_an_in_memory_store_leaves_the_shared_artifact_folder_alone(
+    tmp_path, monkeypatch
+):
+    """An in-memory SQLite store keeps its artifacts in $COSEARCH_ARTIFACTS, which other
+    stores share: the orphan sweep (only beside an SQLite file) removed their files."""
+    import os
+    import uuid
+
+    from cosearch import load_config
+    from cosearch.store import open_store
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    monkeypatch.setenv("COSEARCH_ARTIFACTS", str(shared))
+    theirs = shared / str(uuid.uuid4())  # another store's, two hours old
+    theirs.write_bytes(b"x")
+    os.utime(theirs, (theirs.stat().st_atime - 7200, theirs.stat().st_mtime - 7200))
+    path = tmp_path / "m.toml"
+    path.write_text(QUICK_TOML.format(name="mem", trials=2, seed=0, strategy="random"))
+    c = Campaign(load_config(path), open_store("sqlite://"))
+    c.run(2)
+    ours = set(shared.iterdir()) - {theirs}
+    assert ours  # the front's artifacts
+    done = c.store.delete_campaign("mem")
+    assert done["artifacts"] == len(ours) and set(shared.iterdir()) == {theirs}

@@ -115,3 +115,10 @@ def test_public_names_are_the_defining_objects():
     assert cosearch.get_cost_model is get_cost_model
     assert cosearch.store.Store is cosearch.Store
     assert "nb201" in cosearch.list_spaces()
+
+
+def test_the_layers_module_is_an_attribute_of_hwmodels():
+    """`cosearch.hwmodels.layers` (the README's pointer to each op's rule) was bound only as a
+    side effect of importing extract_layers eagerly; lazy, it raised AttributeError."""
+    code = "import cosearch.hwmodels as h\nassert 'Conv' in h.layers.SUPPORTED_OPS\n"
+    assert "cosearch.hwmodels.layers" in _modules_loaded_by(code)

@@ -37,9 +37,13 @@ def test_examples_lists_and_prints_every_shipped_example(capsys):
 
     code, out, _ = _cli(capsys, "examples", "--format", "json")
     assert code == 0 and [row["name"] for row in json.loads(out)] == EXAMPLES
-    assert all(row["searches"] for row in json.loads(out))
+    # each example's first sentence, whole (it was the first line, cut mid-sentence)
+    assert all(row["searches"].endswith((".", ")")) for row in json.loads(out)), out
     code, out, _ = _cli(capsys, "examples", "quickstart")
-    assert code == 0 and out == (ROOT / "examples" / "quickstart.toml").read_text()
+    text = (ROOT / "examples" / "quickstart.toml").read_text()
+    assert code == 0 and out == text
+    code, out, _ = _cli(capsys, "examples", "quickstart", "--format", "json")
+    assert code == 0 and json.loads(out)["toml"] == text
     code, _, err = _cli(capsys, "examples", "nope")
     assert code == 2 and err.count("\n") == 1 and "quickstart" in err
 
@@ -47,7 +51,8 @@ def test_examples_lists_and_prints_every_shipped_example(capsys):
 def test_a_missing_examples_file_names_the_command_that_writes_it(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # an installed cosearch: no examples/ beside the user
     code, _, err = _cli(capsys, "run", "examples/quickstart.toml")
-    assert code == 2 and "`cosearch examples quickstart > quickstart.toml`" in err
+    assert code == 2 and "`cosearch examples quickstart > quickstart.toml`, then" in err
+    assert "`cosearch run quickstart.toml`" in err
     code, out, _ = _cli(capsys, "examples", "quickstart")
     (tmp_path / "quickstart.toml").write_text(out)
     code, _, err = _cli(
