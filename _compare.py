@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
 
 from cosearch._pareto import nondominated_mask, to_minimization
-from cosearch._report import is_feasible, load_campaign, top_fidelity
+from cosearch._report import load_campaign, top_fidelity
 from cosearch.errors import CosearchInputError
 from cosearch.search._hypervolume import hypervolume
 from cosearch.store import Store, open_store
+from cosearch.store.queries import ObjectiveTable, objective_table
 
 __all__ = ["CampaignCurve", "Comparison", "compare_campaigns", "parse_target", "REF"]
 
@@ -97,8 +97,9 @@ class Comparison:
 
 def _load(
     name: str, url: str | None, stores: dict[str, Store]
-) -> tuple[str, optuna.Study, tuple[float, set[int], int] | None]:
-    """(storage shown, study, (top fidelity, its trial ids, trials left out) or None)."""
+) -> tuple[str, optuna.Study, tuple[float, set[int], int] | None, ObjectiveTable]:
+    """(storage shown, study, (top fidelity, its trial ids, trials left out) or None, the
+    COMPLETE trials' values)."""
     key = url or ""
     if key not in stores:
         stores[key] = open_store(url, create=False)
@@ -107,7 +108,10 @@ def _load(
     study_id = store.optuna_storage.get_study_id_from_name(row["study_name"])
     top = top_fidelity(store.engine, study_id, study.metric_names)
     scored = None if top is None else (top[0], set(top[1].tolist()), top[2])
-    return store.display_url, study, scored
+    # the curve needs each COMPLETE trial's values and feasibility, read with SQL: building
+    # every trial as a FrozenTrial took 17 of compare's 21 s on a 12,000-trial campaign
+    table = objective_table(store.engine, study_id, len(study.directions))
+    return store.display_url, study, scored, table
 
 
 def _fidelity(store: Store, name: str) -> list[dict[str, Any]]:
@@ -142,13 +146,14 @@ def compare_campaigns(
     try:
         loaded = []
         for name, url in targets:
-            storage, study, top = _load(name, url, stores)
+            storage, study, top, table = _load(name, url, stores)
             names = study.metric_names or [f"value{i}" for i in range(len(study.directions))]
             objs = [(n, d.name.lower()) for n, d in zip(names, study.directions)]
-            trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            trials.sort(key=lambda t: t.number)
+            scored = table.feasible.copy()
+            if top is not None:  # only the trials measured at the top fidelity count
+                scored &= np.isin(table.trial_ids, np.fromiter(top[1], np.int64, len(top[1])))
             fid = _fidelity(stores[url or ""], name)
-            loaded.append((name, storage, objs, trials, fid, top))
+            loaded.append((name, storage, objs, (table.values, scored), fid, top))
     finally:
         for s in stores.values():
             s.close()
@@ -161,13 +166,7 @@ def compare_campaigns(
             )
     directions = [d for _, d in objectives]
 
-    def scored(t: optuna.trial.FrozenTrial, top: tuple[float, set[int], int] | None) -> bool:
-        return is_feasible(t) and (top is None or t._trial_id in top[1])
-
-    feas_all = [
-        np.array([t.values for t in trials if scored(t, top)], dtype=float)
-        for *_, trials, _, top in loaded
-    ]
+    feas_all = [values[scored] for *_, (values, scored), _, _ in loaded]
     stacked = [f for f in feas_all if len(f)]
     lo = hi = np.zeros(len(objectives))
     if stacked:  # over finite values: one infinite value made every campaign's numbers NaN
@@ -183,16 +182,16 @@ def compare_campaigns(
     curves = []
     all_steps: list[list[tuple[int, float]]] = []
     labels = [n if sum(x[0] == n for x in loaded) == 1 else f"{n}@{u}" for n, u, *_ in loaded]
-    for label, (name, storage, _, trials, fid, top) in zip(labels, loaded):
+    for label, (name, storage, _, (values, scored), fid, top) in zip(labels, loaded):
         norm_rows: list[np.ndarray] = []
-        marks = sorted({max(1, round(len(trials) * k / points)) for k in range(1, points + 1)})
+        marks = sorted({max(1, round(len(values) * k / points)) for k in range(1, points + 1)})
         curve: list[tuple[int, float]] = []
         steps: list[tuple[int, float]] = []  # (trial, hypervolume) wherever it grew
         front = np.empty((0, len(objectives)))
         hv = 0.0
-        for i, t in enumerate(trials, start=1):
-            if scored(t, top):
-                p = (to_minimization(np.array([t.values], dtype=float), directions) - lo) / span
+        for i, (row, ok) in enumerate(zip(values, scored), start=1):
+            if ok:
+                p = (to_minimization(row[None, :], directions) - lo) / span
                 p = np.maximum(p, 0.0)  # -inf (better than any finite value): at the bound
                 norm_rows.append(p[0])
                 front = np.vstack([front, p])
@@ -209,7 +208,7 @@ def compare_campaigns(
                 label,
                 name,
                 storage,
-                len(trials),
+                len(values),
                 len(norm_rows),
                 len(front),
                 hv,

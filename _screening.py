@@ -398,7 +398,7 @@ class Screener:
                 return False
             if not storage.set_trial_state_values(trial_id, TrialState.RUNNING):
                 return False
-            mark_claimed(c.store, storage, trial_id, worker, c.grace_s)
+            mark_claimed(c.store, storage, c._study_id(), trial_id, worker, c.grace_s)
             return True
 
     def promote(self, k: int, *, progress: bool = False) -> PromoteSummary:

@@ -36,8 +36,8 @@ from optuna.trial import FrozenTrial, TrialState
 from cosearch._interrupt import raise_if_interrupted
 from cosearch.store import Store, schema, worker_id
 from cosearch.store._locks import store_lock
-from cosearch.store._optuna_compat import create_running_trial, study_storage
-from cosearch.store.queries import _optuna_models
+from cosearch.store._optuna_compat import create_running_trial, know_trial, study_storage
+from cosearch.store.queries import _optuna_models, optuna_tables, state_counts
 
 __all__ = ["Heartbeat", "Claim", "claim_trial", "recover_stale", "pid_alive"]
 
@@ -158,10 +158,16 @@ def _own_identity(pid: int) -> dict[str, Any]:
 
 
 def mark_claimed(
-    store: Store, storage: Any, trial_id: int, worker: str, grace_s: float | None = None
+    store: Store,
+    storage: Any,
+    study_id: int,
+    trial_id: int,
+    worker: str,
+    grace_s: float | None = None,
 ) -> None:
     """Record ``worker`` (and its grace) on a queued trial it just set RUNNING, and write the
     claim's first heartbeat (database clock); call it under the claim lock."""
+    know_trial(storage, study_id, trial_id)  # another process may have queued it
     for key, value in worker_attrs(worker, grace_s).items():
         storage.set_trial_user_attr(trial_id, key, value)
     beat(store, trial_id, worker)
@@ -260,11 +266,7 @@ def live_workers(store: Store, study_id: int, grace_s: float = DEFAULT_GRACE_S) 
     """The workers of the study's RUNNING trials that are not stale (alive on this host, or
     with a heartbeat younger than ``grace_s``), one entry per trial."""
     storage = store.optuna_storage
-    running = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-    ids = {
-        t.number: storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
-        for t in running
-    }
+    running, ids = _running(store, storage, study_id)
     stale = _stale_reasons(store, running, ids, grace_s)
     return [str(t.user_attrs.get("worker", "?")) for t in running if t.number not in stale]
 
@@ -340,11 +342,7 @@ def recover_stale(
     """
     storage = study_storage(study)
     study_id = storage.get_study_id_from_name(study.study_name)
-    running = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-    ids = {
-        t.number: storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
-        for t in running
-    }
+    running, ids = _running(store, storage, study_id)
     if grace_s > 0:
         _first_seen(store, list(ids.values()))
     reasons = _stale_reasons(store, running, ids, grace_s)
@@ -392,6 +390,32 @@ def recover_stale(
     return len(marked)
 
 
+def trial_ids_in(store: Store, study_id: int, state: TrialState) -> list[int]:
+    """Ids of the study's trials in ``state``, in trial-number order: one SELECT on the
+    (study_id, state) index, where Optuna's ``get_all_trials`` builds every trial of the
+    study to filter them (a campaign has a few RUNNING or WAITING trials and maybe 10,000
+    others)."""
+    t = optuna_tables().trials
+    q = (
+        sa.select(t.c.trial_id)
+        .where(t.c.study_id == study_id, t.c.state == state)
+        .order_by(t.c.number)
+    )
+    with store.engine.connect() as conn:
+        return [int(tid) for tid in conn.execute(q).scalars()]
+
+
+def _running(
+    store: Store, storage: optuna.storages.BaseStorage, study_id: int
+) -> tuple[list[FrozenTrial], dict[int, int]]:
+    """The study's RUNNING trials, and their ids by trial number."""
+    found = [
+        (tid, storage.get_trial(tid)) for tid in trial_ids_in(store, study_id, TrialState.RUNNING)
+    ]
+    running = [(tid, t) for tid, t in found if t.state == TrialState.RUNNING]  # not since ended
+    return [t for _, t in running], {t.number: tid for tid, t in running}
+
+
 def _first_seen(store: Store, trial_ids: list[int]) -> None:
     """Give each RUNNING trial without a heartbeat row one, with the database's clock: a
     worker killed between creating its trial and writing the claim's heartbeat left none, and
@@ -421,12 +445,8 @@ def unstarted_claims(study: optuna.Study, store: Store, worker: str) -> list[int
     begun running: what a claim cut short by Ctrl-C leaves behind."""
     storage = study_storage(study)
     study_id = storage.get_study_id_from_name(study.study_name)
-    running = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-    mine = [
-        storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
-        for t in running
-        if t.user_attrs.get("worker") == worker
-    ]
+    running, ids = _running(store, storage, study_id)
+    mine = [ids[t.number] for t in running if t.user_attrs.get("worker") == worker]
     with _BEGUN_LOCK:
         return [tid for tid in mine if (store.url, tid) not in _BEGUN]
 
@@ -540,23 +560,18 @@ def claim_trial(
     study_id = storage.get_study_id_from_name(study.study_name)
     with store_lock(store.engine, store.url, f"cosearch-claim:{study.study_name}"):
         n = recover_stale(study, store, grace_s=grace_s)
-        trials = storage.get_all_trials(
-            study_id,
-            deepcopy=False,
-            states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING),
-        )
-        complete = sum(t.state == TrialState.COMPLETE for t in trials)
-        running = sum(t.state == TrialState.RUNNING for t in trials)
+        # counts and ids with SQL on the (study_id, state) index: reading every trial of the
+        # study here made each claim O(n log n) in Python, under the lock all workers share
+        counts = state_counts(store.engine, study_id)
+        complete, running = counts[TrialState.COMPLETE.name], counts[TrialState.RUNNING.name]
         if complete >= target:
             return Claim(None, complete, running, "done", n)
         if complete + running >= target:
             return Claim(None, complete, running, "wait", n)
-        waiting = [t for t in trials if t.state == TrialState.WAITING]
         trial_id = None
-        for t in sorted(waiting, key=lambda t: t.number):
-            tid = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        for tid in trial_ids_in(store, study_id, TrialState.WAITING):
             if storage.set_trial_state_values(tid, TrialState.RUNNING):
-                mark_claimed(store, storage, tid, worker, grace_s)
+                mark_claimed(store, storage, study_id, tid, worker, grace_s)
                 trial_id = tid
                 break
         if trial_id is None:

@@ -17,7 +17,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import FrozenTrial, TrialState
 
 from cosearch._interrupt import latched_interrupts, raise_if_interrupted
-from cosearch._pareto import IncrementalFront
+from cosearch._pareto import IncrementalFront, nondominated_mask
 from cosearch._report import (
     CONSTRAINTS_KEY,
     FidelityFront,
@@ -327,6 +327,33 @@ class Campaign:
             sid = study_id_of(conn, self.name)
         return state_counts(engine, sid)[state.name]
 
+    def _history(self, study: optuna.Study) -> tuple[int, int, np.ndarray]:
+        """How many trials the study holds (any state), how many are COMPLETE, and the
+        objective values of the feasible COMPLETE ones that no other dominates (one row each).
+
+        With SQL on an RDB store: building every trial as a FrozenTrial made a resume (and
+        each worker's start) take about 1 ms a trial, 12 s at 12,000 trials."""
+        from cosearch.store.queries import objective_table, rdb_engine, state_counts, study_id_of
+
+        dirs = self.config.directions
+        engine = rdb_engine(study)
+        if engine is None:
+            trials = self.trials()
+            complete = [t for t in trials if t.state == TrialState.COMPLETE]
+            values = np.array([t.values for t in complete if is_feasible(t)], dtype=float)
+            values = values.reshape(len(values), len(dirs))
+            return len(trials), len(complete), values[nondominated_mask(values, dirs)]
+        with engine.connect() as conn:
+            sid = study_id_of(conn, study.study_name)
+        counts = state_counts(engine, sid)
+        table = objective_table(engine, sid, len(dirs))
+        values = table.values[table.feasible]
+        return (
+            sum(counts.values()),
+            counts[TrialState.COMPLETE.name],
+            values[nondominated_mask(values, dirs)],
+        )
+
     # -- recovery ---------------------------------------------------------------------------
     def mark_interrupted(self) -> int:
         """Mark stale RUNNING trials FAIL, drop their cosearch rows and queue one retry each.
@@ -390,13 +417,13 @@ class Campaign:
         t0 = time.perf_counter()
         study = self.study
         self._check_models(study)
-        all_trials = self.trials()
+        history, done, feasible = self._history(study)
         # seeded by the campaign seed and the history length: a resumed run continues the
         # sequence instead of replaying the first trials; a run that starts from the same
         # length as another (workers started together) also gets its ordinal, or both would
         # propose the same candidates
-        again = start_ordinal(self.store, study, "cosearch.run_starts", len(all_trials))
-        entropy = [self.config.seed, len(all_trials)] + ([again] if again else [])
+        again = start_ordinal(self.store, study, "cosearch.run_starts", history)
+        entropy = [self.config.seed, history] + ([again] if again else [])
         seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
         if isinstance(self.strategy, WeightSharingStrategy):
             from cosearch._context import SearchContext
@@ -428,12 +455,8 @@ class Campaign:
             attach(self.store, self.campaign_id)
         study.sampler = self.strategy.sampler(seed=seed)
         front = IncrementalFront(self.config.directions)
-        done = 0
-        for t in all_trials:
-            if t.state == TrialState.COMPLETE:
-                done += 1
-                if is_feasible(t):
-                    front.add(t.values)
+        for values in feasible:
+            front.add(values)
         bar = self._progress(done, target) if progress else None
         me = worker_id()
         heartbeat = Heartbeat(self.store, me, self.heartbeat_s)

@@ -88,3 +88,18 @@ def _create_trial(
         trial_id=-1,
     )
     return storage.create_new_trial(study_id, template_trial=template)
+
+
+def know_trial(storage: BaseStorage, study_id: int, trial_id: int) -> None:
+    """Make the storage's per-process cache know ``trial_id`` before this process writes to it.
+
+    The cache raises KeyError writing a parameter of a trial it has never read. A queued
+    trial another process created (a retry, a screened candidate) is one, when this process
+    claims it without having read every trial of the study first (which it no longer does:
+    that cost O(trials) a claim). Optuna's own incremental read brings it in: the trials
+    created or unfinished since this process last read, not the whole study."""
+    known = getattr(storage, "_trial_id_to_study_id_and_number", None)
+    read = getattr(storage, "_read_trials_from_remote_storage", None)
+    if known is None or read is None or trial_id in known:
+        return  # not Optuna's cache (a plain RDBStorage reads the database on every call)
+    read(study_id)

@@ -418,6 +418,24 @@ def test_a_worker_with_a_longer_grace_is_judged_by_its_own(make_config, db_url):
     assert states[short.trial_id] == "FAIL"
 
 
+def test_a_trial_queued_by_another_process_runs_here(make_config, db_url):
+    """A claim reads counts and queued trial ids with SQL, not every trial of the study; the
+    trial it claims may be one another process queued (a retry, a screened candidate), which
+    this process's Optuna cache has never seen. Writing its parameters then raised KeyError
+    and the trial failed."""
+    cfg = load_config(make_config(trials=3))
+    other = Campaign.from_config(cfg, storage=db_url)
+    other.run(1)
+    params = other.study.trials[0].params
+    here = Campaign.from_config(cfg, storage=db_url)
+    here.study  # noqa: B018 - opened (and its cache started) before the trial is queued
+    other.study.enqueue_trial(params, user_attrs={"retry_of": 0})
+    assert here.run(2).ran == 1
+    trials = here.study.get_trials(deepcopy=False)
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
+    assert trials[1].params == params and trials[1].user_attrs["retry_of"] == 0
+
+
 def test_ctrl_c_during_the_claim_fails_the_claimed_trial(make_config, db_url, monkeypatch):
     """Ctrl-C after the claim created its RUNNING trial but before the claim returned left
     that trial RUNNING (about 1 in 180 interrupts; `status` then showed it running)."""
