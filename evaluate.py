@@ -123,7 +123,7 @@ class Evaluator:
         accuracy: str | None,
         cost: str,
         latency: str | None = None,
-        layer_cache_size: int = 4096,
+        layer_cache_layers: int = 50_000,
         cost_cache: LayerCostCache | None = None,
         store: Store | None = None,
     ) -> None:
@@ -217,8 +217,13 @@ class Evaluator:
                 key="cost",
             )
         self.cost_cache = cost_cache
+        # the layers of recently seen architectures (a joint search prices one network on
+        # many accelerators), at most ``layer_cache_layers`` layers in all: about 320 bytes
+        # a layer, so 16 MB by default. Capped by architectures (4,096), a long nb201
+        # campaign kept 260 MB of them; extracting a network again costs about 6 ms
         self._layers: OrderedDict[str, list[Layer]] = OrderedDict()
-        self._layer_cache_size = layer_cache_size
+        self._layer_cache_layers = layer_cache_layers
+        self._layers_held = 0
         if store is not None:  # fail now, not at the first trial, on a missing predictor
             for pid in (self._accuracy_predictor, self._latency_predictor):
                 if pid is not None:
@@ -303,8 +308,9 @@ class Evaluator:
 
             layers = extract_layers(arch.onnx())
             self._layers[arch.digest] = layers
-            if len(self._layers) > self._layer_cache_size:
-                self._layers.popitem(last=False)
+            self._layers_held += len(layers)
+            while self._layers_held > self._layer_cache_layers and len(self._layers) > 1:
+                self._layers_held -= len(self._layers.popitem(last=False)[1])
         else:
             self._layers.move_to_end(arch.digest)
         return layers

@@ -128,7 +128,7 @@ class Objective:
             self.hardware,
             accuracy=setup["accuracy"],
             cost=setup["cost"],
-            layer_cache_size=100_000,
+            layer_cache_layers=100_000_000,
         )
         self.distributions = {**self.network.distributions(), **self.hardware.distributions()}
         self.metrics = [m for m, _ in setup["objectives"]]
