@@ -3,7 +3,9 @@
 Three locks, so a statement that would write is refused before it changes anything:
 SQLite files are opened a second time in read-only mode (``mode=ro``); every SQLite
 connection also gets ``PRAGMA query_only`` and an authorizer that allows reading only;
-PostgreSQL runs the statement in a ``READ ONLY`` transaction that is always rolled back.
+PostgreSQL runs exactly one statement (a ``COMMIT`` inside it would end the protection) in a
+``READ ONLY`` transaction that is always rolled back. Other databases are refused: nothing
+there makes sure a statement only reads.
 """
 
 from __future__ import annotations
@@ -65,6 +67,33 @@ def _frame(result: sa.CursorResult[Any]) -> pd.DataFrame:
     if not result.returns_rows:
         return pd.DataFrame()
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _postgresql(conn: sa.Connection, sql: str) -> pd.DataFrame:
+    """Run ``sql`` as exactly one statement in the connection's READ ONLY transaction.
+
+    One statement, or ``COMMIT; DELETE ...`` ends the read-only transaction and runs the
+    rest read-write (psycopg sends a statement without parameters as a simple query, which
+    may hold several). Prepared, it goes through the extended protocol, which refuses more
+    than one. Other drivers get a plainer rule: no ``;`` but at the end."""
+    import pandas as pd
+
+    raw: Any = conn.connection.dbapi_connection
+    if type(raw).__module__.split(".")[0] == "psycopg":
+        cur = raw.cursor()
+        try:
+            cur.execute(sql, prepare=True)
+            if cur.description is None:
+                return pd.DataFrame()
+            return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+        finally:
+            cur.close()
+    if ";" in sql.strip().rstrip(";"):
+        raise QueryError(
+            "cosearch query runs one statement; with this PostgreSQL driver a ';' is refused "
+            "anywhere but at the end (use postgresql+psycopg:// for statements that hold one)"
+        )
+    return _frame(conn.exec_driver_sql(sql))
 
 
 def _reason(exc: Exception) -> str:
@@ -134,20 +163,22 @@ def run_readonly_query(url: str, engine: sa.Engine, sql: str) -> pd.DataFrame:
             dbapi = conn.connection.dbapi_connection
             assert isinstance(dbapi, sqlite3.Connection)
             return _sqlite(dbapi, sql)
+    if backend != "postgresql":
+        raise QueryError(
+            f"cosearch query runs on SQLite and PostgreSQL stores; on {backend} it cannot "
+            "make sure a statement only reads"
+        )
     with engine.connect() as conn:
         try:
-            if backend == "postgresql":
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            else:
-                head = sql.lstrip().split(None, 1)[0].lower()
-                if head not in ("select", "with", "show", "explain"):
-                    raise QueryError(
-                        f"cosearch query is read-only; {head.upper()} statements "
-                        "are refused on this database"
-                    )
-            return _frame(conn.exec_driver_sql(sql))
-        except sa.exc.DBAPIError as exc:
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            return _postgresql(conn, sql)
+        except (sa.exc.DBAPIError, conn.dialect.loaded_dbapi.Error) as exc:
             msg = _reason(exc)
+            if "multiple commands" in msg:
+                raise QueryError(
+                    "cosearch query runs one statement; this holds several, so it was refused "
+                    "and nothing was changed"
+                ) from exc
             if "read-only" in msg or "read only" in msg:
                 raise QueryError(
                     f"cosearch query is read-only; the statement was refused "

@@ -138,6 +138,32 @@ def test_query_reads(filled):
     store.close()
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM measurements",
+        "COMMIT; DELETE FROM measurements",
+        "SELECT 1; COMMIT; DELETE FROM measurements",
+        "COMMIT; SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE; DELETE FROM measurements",
+        "EXPLAIN ANALYZE DELETE FROM measurements",
+    ],
+)
+def test_query_on_postgresql_runs_one_read_only_statement(make_config, pg_url, sql):
+    """On PostgreSQL a COMMIT inside the statement ended the READ ONLY transaction and the
+    rest ran read-write: `COMMIT; DELETE FROM measurements` emptied the table, exit 0."""
+    c = Campaign.from_config(load_config(make_config(trials=2)), storage=pg_url)
+    c.run()
+    count = "SELECT COUNT(*) AS n FROM measurements"
+    before = int(c.store.query(count).n[0])
+    with pytest.raises(QueryError):
+        c.store.query(sql)
+    assert int(c.store.query(count).n[0]) == before > 0
+    like = "SELECT COUNT(*) AS n FROM measurements WHERE source LIKE 'benchmark:%';"
+    assert int(c.store.query(like).n[0]) == 2
+    c.run(3)  # the store still writes after a refused query
+    c.store.close()
+
+
 def test_query_on_memory_store_is_read_only(make_config):
     campaign = Campaign.from_config(load_config(make_config(trials=3)), storage="sqlite://")
     campaign.run()
