@@ -162,6 +162,9 @@ class CampaignConfig:
     #: the folder of the TOML file (None for text): a relative ``onnx_file`` path is read
     #: from there, as written in the file; see :meth:`space_options`
     base_dir: str | None = None
+    #: read back from a store (a worker without --config, export), not handed over by the
+    #: user: code it names (a ``module:function`` dataset) is not run (search/data.py)
+    stored: bool = False
 
     def space_options(self) -> dict[str, Any]:
         """The network space's options, with a relative ``onnx_file`` path taken from the
@@ -424,6 +427,7 @@ def parse_config(
         text=text,
         path=path,
         base_dir=base_dir,
+        stored=stored,
     )
     _check_names(cfg, r, stored)
     return cfg

@@ -173,7 +173,7 @@ class DartsStrategy(WeightSharingStrategy):
         from cosearch.search.data import load_dataset
 
         p = self.params
-        data = load_dataset(p["dataset"], seed=ctx.config.seed)
+        data = load_dataset(p["dataset"], seed=ctx.config.seed, trusted=not ctx.config.stored)
         if data.image_size % 4:
             raise ConfigError(
                 f"dataset {p['dataset']!r} has {data.image_size}x{data.image_size} images; "

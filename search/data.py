@@ -18,7 +18,9 @@ ints. Specs:
     it. ``num_classes`` is ``len(train.classes)`` when the training set has a ``classes``
     attribute (torchvision datasets do), else one more than the largest training label
     (read from ``train.targets`` when present, else by iterating the set once). The
-    function decides normalization and augmentation.
+    function decides normalization and augmentation. It is code: cosearch runs it when the
+    user's own config names it, not when the spec is read back from a store (a worker
+    without ``--config``, ``cosearch export``) unless ``$COSEARCH_TRUSTED_DATASETS`` lists it.
 
 ``folder:PATH``
     Image files (any format Pillow reads) in one sub-folder per class: either
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -85,19 +88,35 @@ def dataset_name(spec: str) -> str:
     return spec
 
 
-def load_dataset(spec: str = "digits", seed: int = 0) -> DataSplits:
+def load_dataset(spec: str = "digits", seed: int = 0, *, trusted: bool = True) -> DataSplits:
     """Train / validation / test splits of ``spec`` (see the module docstring).
 
     The same ``(spec, seed)`` gives the same splits. Raises ConfigError for an unknown spec, a
     module or function that cannot be imported, datasets that break the contract, a missing
     folder, or Pillow missing for ``folder:``.
+
+    ``trusted=False``: the spec was read from a store, not handed over by the user. A
+    ``module:function`` spec runs code (the module's import, then the function), and whoever
+    can write a store (a shared PostgreSQL server, a database file someone sent) would choose
+    it; such a spec is refused unless ``$COSEARCH_TRUSTED_DATASETS`` lists it (comma-separated).
     """
     check_dataset_spec(spec)
     if spec == "digits":
         return _digits(seed)
     if spec.startswith("folder:"):
         return _folder(spec, seed)
+    if not trusted and spec not in _trusted_specs():
+        raise ConfigError(
+            f"dataset {spec!r} comes from the store, and a module:function dataset runs that "
+            "code; run the campaign from its TOML file (cosearch run FILE, cosearch worker NAME "
+            f"--config FILE) or list it in $COSEARCH_TRUSTED_DATASETS to allow it",
+            key="dataset",
+        )
     return _user(spec, seed)
+
+
+def _trusted_specs() -> set[str]:
+    return {s.strip() for s in os.environ.get("COSEARCH_TRUSTED_DATASETS", "").split(",")}
 
 
 def check_dataset_spec(spec: Any) -> None:

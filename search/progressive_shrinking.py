@@ -182,7 +182,7 @@ class ProgressiveShrinkingStrategy(WeightSharingStrategy):
                     f"{dataset!r} to search it)",
                     key="dataset",
                 )
-        data = load_dataset(p["dataset"], seed=data_seed)
+        data = load_dataset(p["dataset"], seed=data_seed, trusted=not ctx.config.stored)
         for what, have in (("in_channels", data.in_channels), ("num_classes", data.num_classes)):
             if int(opts[what]) != have:
                 raise ConfigError(
@@ -327,8 +327,9 @@ class ProgressiveShrinkingStrategy(WeightSharingStrategy):
         dataset, data_seed = self.params["dataset"], seed
         if self.params["supernet_from"]:  # scored on the splits of the campaign that trained it
             dataset, data_seed = self._trained_on(ctx, self.params["supernet_from"])
+        # the export reads the config (and a linked campaign's) back from the store
         scorer = SubnetScorer(
-            load_dataset(dataset, seed=data_seed), self._train_config(seed, "cpu")
+            load_dataset(dataset, seed=data_seed, trusted=False), self._train_config(seed, "cpu")
         )
         return scorer.prepare(net, trial.params)
 

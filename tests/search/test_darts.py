@@ -23,6 +23,8 @@ from cosearch.search._retrain import train_from_scratch
 from cosearch.search.data import dataset_name, load_dataset
 from cosearch.spaces.darts import DARTS_V2
 
+from ..conftest import run_cli
+
 # A tiny darts campaign: a 3-cell, 4-channel supernet, 2 batches of 16 per epoch.
 TOML = """
 name = "{name}"
@@ -135,6 +137,37 @@ def test_user_dataset_function(tmp_path, monkeypatch):
         load_dataset("no_such_module_xyz:make")
     with pytest.raises(cosearch.ConfigError, match="unknown dataset"):
         load_dataset("mnist")
+
+
+def test_a_dataset_read_back_from_a_store_runs_no_code(tmp_path, monkeypatch, db_url):
+    """Whoever can write a store (a shared server, a database file someone sent) chose the
+    code a worker imported and called: `dataset = "module:function"` was read back from the
+    store's copy of the config. It runs from the user's own file, or when listed in
+    $COSEARCH_TRUSTED_DATASETS, and is refused (exit 2) from the store alone."""
+    marker = tmp_path / "imported"
+    (tmp_path / "planted.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\ndef load(seed=0):\n    return None\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = _config(name="p", dataset="planted:load", epochs=1)
+    assert not cfg.stored
+    c = cosearch.Campaign(cfg, cosearch.open_store(db_url))
+    c.study  # noqa: B018 - the campaign as a worker finds it in the store
+    c.store.close()
+    stored = cosearch.Campaign.from_store("p", storage=db_url)
+    assert stored.config.stored
+    with pytest.raises(cosearch.ConfigError, match="COSEARCH_TRUSTED_DATASETS"):
+        stored.run()
+    assert not marker.exists()
+    r = run_cli("worker", "p", "--storage", db_url, env={"PYTHONPATH": str(tmp_path)})
+    last = r.stderr.strip().splitlines()[-1]  # after the worker's "joining" line
+    assert r.returncode == 2 and last.startswith("error: dataset 'planted:load' comes from")
+    assert not marker.exists()
+    monkeypatch.setenv("COSEARCH_TRUSTED_DATASETS", "other:x, planted:load")
+    with pytest.raises(cosearch.ConfigError, match="must return"):  # imported and called
+        stored.run()
+    assert marker.exists()
+    stored.store.close()
 
 
 def test_image_folder(tmp_path):
