@@ -38,11 +38,14 @@ def default_storage_url() -> str:
 
 
 def display_url(url: str) -> str:
-    """``url`` with its password shown as ``***``: what messages and logs print."""
+    """``url`` with its password shown as ``***``: what messages and logs print. That is
+    ``user:password@`` and a password given as a query key (``?password=``, which psycopg
+    also takes)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        shown = make_url(url).render_as_string(hide_password=True)
     except (sa.exc.ArgumentError, ValueError):  # unparseable (a bad port): hide what looks
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)  # like user:password@ anyway
+        shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)  # like user:password@ anyway
+    return re.sub(r"([?&](?:password|passwd|pwd|sslpassword)=)[^&]*", r"\1***", shown, flags=re.I)
 
 
 def worker_id() -> str:

@@ -162,6 +162,49 @@ def test_unreachable_database_url(tmp_path):
     assert "nobody:***@127.0.0.1:9/none" in r.stderr and "s3cret" not in r.stderr
 
 
+def test_a_password_given_as_a_query_key_is_not_printed(tmp_path):
+    """psycopg takes ?password=...; only user:password@ was masked, so this one was printed in
+    every message, the resume hint and compare's JSON."""
+    from cosearch.store import display_url
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(GOOD)
+    url = "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=3&password=s3cret"
+    r = run_cli("run", str(cfg), "--storage", url)
+    assert r.returncode == 2 and "password=***" in r.stderr and "s3cret" not in r.stderr
+    shown = display_url("postgresql+psycopg:///x?host=h&user=u&PASSWORD=s3cret&sslmode=require")
+    assert "s3cret" not in shown and "sslmode=require" in shown
+    shown = display_url("postgresql+psycopg://u:pw@h:notaport/x?sslpassword=s3cret")  # unparseable
+    assert "s3cret" not in shown and ":pw@" not in shown
+
+
+def test_the_stored_config_keeps_no_storage_password(tmp_path):
+    """The store kept the config file's text as written, so a `storage` URL's password was in
+    the campaigns table for every reader of the store (and of a file copy of it)."""
+    import sqlite3
+
+    from cosearch import Campaign, load_config
+    from cosearch.store import open_store
+
+    for written in (
+        '"postgresql+psycopg://u:s3cret@db/x"',
+        '"postgresql+psycopg://u:s3\\u0063ret@db/x"',
+    ):
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(f"storage = {written}\n" + GOOD)
+        db = tmp_path / "local.db"
+        db.unlink(missing_ok=True)
+        c = Campaign(load_config(cfg), open_store(f"sqlite:///{db}"))
+        c.study  # noqa: B018 - stores the campaign
+        c.store.close()
+        (text,) = sqlite3.connect(db).execute("SELECT config_toml FROM campaigns").fetchone()
+        assert "s3cret" not in text and "s3\\u0063ret" not in text
+        assert "postgresql+psycopg://u:***@db/x" in text
+        back = Campaign.from_store(load_config(cfg).name, storage=f"sqlite:///{db}")
+        assert back.config.storage == "postgresql+psycopg://u:***@db/x"
+        back.store.close()
+
+
 @pytest.mark.parametrize("create", [True, False])
 def test_database_driver_not_installed(create):
     # mysql:// is a dialect SQLAlchemy knows; its driver is not installed: ModuleNotFoundError
