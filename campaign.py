@@ -423,8 +423,11 @@ class Campaign:
         # seeded by the campaign seed and the history length: a resumed run continues the
         # sequence instead of replaying the first trials; a run that starts from the same
         # length as another (workers started together) also gets its ordinal, or both would
-        # propose the same candidates
-        again = start_ordinal(self.store, study, "cosearch.run_starts", history)
+        # propose the same candidates. A run with nothing left to do (the target reached)
+        # takes no ordinal: it would change what the next real start from this length draws
+        again = (
+            start_ordinal(self.store, study, "cosearch.run_starts", history) if done < target else 0
+        )
         entropy = [self.config.seed, history] + ([again] if again else [])
         seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
         if isinstance(self.strategy, WeightSharingStrategy):

@@ -35,6 +35,24 @@ def test_run_and_resume_counts_complete_trials(make_config, db_url):
     assert params[6:] != params[:4]
 
 
+def test_a_run_with_nothing_to_do_changes_no_later_trial(make_config, tmp_path):
+    """Running a finished campaign again does nothing, as the README says; it still counted
+    as a start, so the campaign's extension (--trials 2N) proposed other candidates than
+    the same extension without the repeated run."""
+    cfg = load_config(make_config(trials=3))
+    params = []
+    for repeat in (False, True):
+        url = f"sqlite:///{tmp_path / f'{repeat}.db'}"
+        Campaign.from_config(cfg, storage=url).run(3)
+        if repeat:
+            assert Campaign.from_config(cfg, storage=url).run(3).ran == 0
+        c = Campaign.from_config(cfg, storage=url)
+        c.run(6)
+        params.append([t.params for t in c.trials()])
+        c.store.close()
+    assert params[0] == params[1]
+
+
 def test_trials_carry_metrics_sources_and_constraints(make_config, db_url):
     c = Campaign.from_config(load_config(make_config(trials=8)), storage=db_url)
     c.run()
