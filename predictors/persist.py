@@ -384,13 +384,12 @@ def _row(store: Store, predictor_id: str) -> Any:
     return row
 
 
-def _arrays(weights: bytes | None) -> dict[str, np.ndarray]:
-    import torch
+def _arrays(weights: bytes | None, what: str, where: str) -> dict[str, np.ndarray]:
+    from cosearch.store._store import load_tensors
 
     if not weights:
         return {}
-    tensors = torch.load(io.BytesIO(weights), weights_only=True)
-    return {str(k): v for k, v in dict(tensors).items()}
+    return load_tensors(weights, what, where)
 
 
 def _restore(kind: str, params: Mapping[str, Any], tensors: Mapping[str, Any]) -> Any:
@@ -489,7 +488,8 @@ def load_predictor(store: Store, predictor_id: str) -> StoredPredictor:
             f"predictor {predictor_id!r} has unknown kind {row.kind!r}; known: {', '.join(KINDS)}"
         )
     params = json.loads(row.params_json)
-    estimator = _restore(row.kind, params, _arrays(row.weights))
+    weights = _arrays(row.weights, f"the weights of predictor {predictor_id!r}", store.display_url)
+    estimator = _restore(row.kind, params, weights)
     _check_encoding_features(predictor_id, params, estimator)
     return StoredPredictor(
         predictor_id=row.predictor_id,

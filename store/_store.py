@@ -48,6 +48,29 @@ def display_url(url: str) -> str:
     return re.sub(r"([?&](?:password|passwd|pwd|sslpassword)=)[^&]*", r"\1***", shown, flags=re.I)
 
 
+def load_tensors(blob: bytes, what: str, where: str) -> dict[str, Any]:
+    """The ``{name: tensor}`` dict saved in ``blob``, read with ``torch.load(weights_only=True)``
+    (nothing else is unpickled). A blob holding anything else (a tampered row) or no valid
+    data raises StoreInputError: torch's own message suggests loading it with
+    ``weights_only=False``, which would run whatever the blob holds."""
+    import io
+    import pickle
+
+    import torch
+
+    try:
+        tensors = torch.load(io.BytesIO(blob), weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError) as exc:
+        raise StoreInputError(
+            f"{what} in {where} was not loaded: it is not a plain set of tensors (the row was "
+            "changed outside cosearch, or is damaged); store it again (train the predictor "
+            "again, or delete the campaign's checkpoints)"
+        ) from exc
+    if not isinstance(tensors, dict):
+        raise StoreInputError(f"{what} in {where} is not a set of named tensors; store it again")
+    return {str(k): v for k, v in tensors.items()}
+
+
 def worker_id() -> str:
     """``host:pid`` of this process; recorded on every trial it runs."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -662,9 +685,6 @@ class Store:
 
         Tensors are read with ``torch.load(weights_only=True)``: nothing else is unpickled.
         """
-        import io
-
-        import torch
 
         t = schema.checkpoints
         q = sa.select(t.c.step, t.c.meta_json, t.c.payload).where(
@@ -675,8 +695,8 @@ class Store:
             row = conn.execute(q.order_by(t.c.step.desc()).limit(1)).first()
         if row is None:
             return None
-        tensors = torch.load(io.BytesIO(row.payload), weights_only=True)
-        return int(row.step), json.loads(row.meta_json), dict(tensors)
+        tensors = load_tensors(row.payload, f"the {strategy} checkpoint", self.display_url)
+        return int(row.step), json.loads(row.meta_json), tensors
 
     # -- queries ----------------------------------------------------------------------------
     def query(self, sql: str) -> pd.DataFrame:

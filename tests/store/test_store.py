@@ -205,3 +205,32 @@ def test_determinism_same_seed_same_trials(make_config, tmp_path):
     p1, v1 = params(f"sqlite:///{tmp_path / 'a.db'}")
     p2, v2 = params(f"sqlite:///{tmp_path / 'b.db'}")
     assert p1 == p2 and np.array_equal(v1, v2)
+
+
+def test_a_tampered_checkpoint_is_refused_in_one_line(make_config, db_url, tmp_path):
+    """A checkpoint row holding a pickled object was refused by torch with its own message,
+    which advises loading it with weights_only=False (running the object), and exit 1."""
+    import pickle
+
+    import torch
+
+    from cosearch.errors import StoreInputError
+    from cosearch.store import schema
+
+    c = Campaign.from_config(load_config(make_config(trials=1)), storage=db_url)
+    cid = c.campaign_id
+    c.store.save_checkpoint(cid, "marl", 1, {"k": 1}, {"w": torch.ones(2)})
+    step, meta, tensors = c.store.load_checkpoint(cid, "marl")
+    assert (step, meta) == (1, {"k": 1}) and torch.equal(tensors["w"], torch.ones(2))
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    with c.store.engine.begin() as conn:
+        conn.execute(schema.checkpoints.update().values(payload=pickle.dumps(Evil())))
+    with pytest.raises(StoreInputError, match="marl checkpoint .* not a plain set") as err:
+        c.store.load_checkpoint(cid, "marl")
+    assert not marker.exists() and "weights_only" not in str(err.value)
+    c.store.close()
