@@ -859,6 +859,18 @@ def _check_port(host: str, port: int) -> None:
             raise CosearchInputError(msg) from exc
 
 
+def _loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     import optuna_dashboard
 
@@ -874,6 +886,12 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     artifacts = artifact_store(storage_url)
     print(f"optuna-dashboard on {shown}: open {url} (Ctrl-C stops it)", file=sys.stderr)
+    if not _loopback(args.host):
+        print(
+            f"warning: listening on {args.host}: anyone who reaches this port can edit and "
+            "delete the store's studies and artifacts (optuna-dashboard has no login)",
+            file=sys.stderr,
+        )
     optuna_dashboard.run_server(
         storage_url, host=args.host, port=args.port, artifact_store=artifacts
     )

@@ -215,7 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dashboard", help="serve optuna-dashboard on the store")
     p.add_argument("name", nargs="?")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to listen on (default: this machine only). optuna-dashboard asks "
+        "nobody for a password, and anyone who reaches it can edit and delete studies and "
+        "their artifacts: serve other hosts only on a network you trust",
+    )
     p.add_argument("--port", type=int, default=8080)
     _storage_arg(p)
 

@@ -232,9 +232,40 @@ def test_dashboard_serves_the_store(campaign_db, tmp_path):
         r = run_cli("dashboard", "--storage", url, "--port", str(port))
         assert r.returncode == 2
         assert r.stderr == f"error: port {port} on 127.0.0.1 is in use; pass another --port\n"
+        assert "warning" not in (tmp_path / "dashboard.log").read_text()  # this machine only
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_dashboard_on_every_interface_warns(campaign_db):
+    """optuna-dashboard has no login and its API deletes studies and artifacts: serving it
+    beyond this machine says so."""
+    import socket
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    _, url, _ = campaign_db
+    with socket.socket() as sock:
+        sock.bind(("0.0.0.0", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "cosearch.cli", "dashboard", "--storage", url]
+    proc = subprocess.Popen(
+        cmd + ["--host", "0.0.0.0", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = [proc.stderr.readline(), proc.stderr.readline()]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert lines[0].startswith("optuna-dashboard on ")
+    assert lines[1].startswith("warning: listening on 0.0.0.0: anyone who reaches this port")
 
 
 @pytest.mark.slow
