@@ -25,6 +25,7 @@ here.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Iterable
@@ -143,6 +144,7 @@ def _random_inputs(model: onnx.ModelProto, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     given = {i.name for i in model.graph.initializer}
     feeds: dict[str, np.ndarray] = {}
+    need, limit = 0, _input_limit_bytes()
     for vi in model.graph.input:
         if vi.name in given:
             continue
@@ -157,8 +159,17 @@ def _random_inputs(model: onnx.ModelProto, seed: int) -> dict[str, np.ndarray]:
             d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tt.shape.dim
         )
         dtype = np.dtype(tensor_dtype_to_np_dtype(tt.elem_type))
-        if dtype.kind == "f":
-            feeds[vi.name] = rng.standard_normal(shape).astype(dtype)
+        need += int(np.prod(shape, dtype=np.float64)) * max(dtype.itemsize, 4)
+        if need > limit:
+            raise ConfigError(
+                f"the graph inputs need {need / 2**30:.1f} GiB (input {vi.name!r} has shape "
+                f"{list(shape)}); the measured cost model builds them in memory, at most "
+                f"{limit / 2**30:.1f} GiB on this machine",
+                key="model",
+            )
+        if dtype.kind == "f":  # drawn at single precision: a double copy doubled the memory
+            draw = np.float64 if dtype == np.float64 else np.float32
+            feeds[vi.name] = rng.standard_normal(shape, dtype=draw).astype(dtype, copy=False)
         elif dtype.kind == "b":
             feeds[vi.name] = rng.integers(0, 2, shape).astype(bool)
         elif dtype.kind in "iu":
@@ -171,6 +182,16 @@ def _random_inputs(model: onnx.ModelProto, seed: int) -> dict[str, np.ndarray]:
                 key="model",
             )
     return feeds
+
+
+def _input_limit_bytes() -> int:
+    """How much memory the measured model's random inputs may take: a quarter of this
+    machine's memory, at most 8 GiB (onnxruntime needs room for the activations too)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 16 * 2**30
+    return int(min(8 * 2**30, total // 4))
 
 
 @register_cost_model("measured")

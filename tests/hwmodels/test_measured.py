@@ -88,3 +88,20 @@ def test_cuda_without_the_provider_is_a_clear_error() -> None:
     acc = get_hardware_space("device", device="cuda").default()
     with pytest.raises(ConfigError, match="CUDAExecutionProvider"):
         MeasuredCostModel(warmup=0, repeats=1).measure(_conv_model(weights_as_inputs=False), acc)
+
+
+def test_inputs_too_large_for_memory_are_refused_before_any_is_built(tmp_path) -> None:
+    """A legal input of 2**31 floats was drawn as float64 first (16 GiB, then 8 more for the
+    cast): a MemoryError with exit 1 under a memory limit, the OOM killer without one."""
+    from tests.conftest import run_cli
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2**31])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2**31])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "big", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    with pytest.raises(ConfigError, match=r"graph inputs need 8\.0 GiB"):
+        MeasuredCostModel(warmup=0, repeats=1).measure(model, CPU)
+    onnx.save(model, tmp_path / "big.onnx")
+    r = run_cli("hw", "eval", str(tmp_path / "big.onnx"), "--accelerator", "measured:cpu")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "GiB" in r.stderr, r.stderr
