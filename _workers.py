@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import math
 import os
 import socket
@@ -490,6 +491,8 @@ class Outage:
     def __init__(self, store: Store, limit_s: float = DEFAULT_RECONNECT_S) -> None:
         self.store = store
         self.limit_s = limit_s
+        if not store.is_sqlite and limit_s > 0:
+            _quiet_optuna_fallback()
         self._since: float | None = None
         self.reason = ""
 
@@ -531,6 +534,35 @@ class Outage:
             except sa.exc.DBAPIError:
                 continue
             return True
+
+
+class _LostConnectionFallback(logging.Filter):
+    """Drops Optuna's warning that it "caught an error from sqlalchemy" and falls back to a
+    slower query when the error is a lost connection: a server restart printed it (seven
+    lines, SQL and parameters included) before the outage line cosearch prints itself. The
+    fallback exists for too many query variables, and that warning stays."""
+
+    LOST = (
+        "server closed the connection",
+        "connection failed",
+        "terminating connection",
+        "the database system is shutting down",
+        "could not receive data from server",
+        "connection is closed",
+        "consuming input failed",
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not (
+            msg.startswith("Caught an error from sqlalchemy") and any(s in msg for s in self.LOST)
+        )
+
+
+def _quiet_optuna_fallback() -> None:
+    logger = logging.getLogger("optuna.storages._rdb.storage")
+    if not any(isinstance(f, _LostConnectionFallback) for f in logger.filters):
+        logger.addFilter(_LostConnectionFallback())
 
 
 @dataclass(frozen=True)

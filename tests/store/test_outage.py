@@ -177,6 +177,36 @@ def test_only_connection_errors_count_as_a_lost_database():
     assert lost_database(ValueError("x")) is None
 
 
+def test_optuna_s_fallback_warning_is_not_printed_for_a_lost_connection():
+    """A server restart printed Optuna's seven-line "Caught an error from sqlalchemy ...
+    Falling back to a slower alternative" (SQL and parameters included) before cosearch's
+    own outage line. The warning still shows for what the fallback is for."""
+    import logging
+    from types import SimpleNamespace
+
+    from cosearch._workers import Outage
+
+    logger = logging.getLogger("optuna.storages._rdb.storage")
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    before = list(logger.filters)
+    try:
+        Outage(SimpleNamespace(is_sqlite=False), 60.0)
+        lost = (
+            "Caught an error from sqlalchemy: (psycopg.OperationalError) consuming input failed: "
+            "server closed the connection unexpectedly\n[SQL: SELECT ...]. Falling back to a "
+            "slower alternative."
+        )
+        logger.warning(lost)
+        logger.warning("Caught an error from sqlalchemy: too many SQL variables. Falling back")
+    finally:
+        logger.removeHandler(handler)
+        logger.filters[:] = before
+    assert seen == ["Caught an error from sqlalchemy: too many SQL variables. Falling back"]
+
+
 def test_ctrl_c_while_a_worker_waits_for_its_database(make_config, pg_server, pg_url, tmp_path):
     """The interrupt message counted the campaign's trials in the database that was away:
     exit 1 with an OperationalError instead of 130 and the line saying how to rejoin."""
