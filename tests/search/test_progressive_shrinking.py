@@ -493,7 +493,9 @@ def test_supernet_from_scores_on_the_training_campaigns_splits(trained, monkeypa
     seeds = []
     real = data.load_dataset
     monkeypatch.setattr(
-        data, "load_dataset", lambda spec, seed=0: seeds.append(seed) or real(spec, seed)
+        data,
+        "load_dataset",
+        lambda spec, seed=0, **kw: seeds.append(seed) or real(spec, seed, **kw),
     )
     text = TOML.format(name="seed7", trials=1, hardware="systolic", extra='supernet_from = "ref"')
     cfg = cosearch.parse_config(text.replace("seed = 0", "seed = 7"))
