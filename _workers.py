@@ -38,7 +38,7 @@ from cosearch._interrupt import raise_if_interrupted
 from cosearch.store import Store, schema, worker_id
 from cosearch.store._locks import store_lock
 from cosearch.store._optuna_compat import create_running_trial, know_trial, study_storage
-from cosearch.store.queries import _optuna_models, optuna_tables, state_counts
+from cosearch.store.queries import _optuna_models, load_trials, optuna_tables, state_counts
 
 __all__ = ["Heartbeat", "Claim", "claim_trial", "recover_stale", "pid_alive"]
 
@@ -266,8 +266,7 @@ class Heartbeat:
 def live_workers(store: Store, study_id: int, grace_s: float = DEFAULT_GRACE_S) -> list[str]:
     """The workers of the study's RUNNING trials that are not stale (alive on this host, or
     with a heartbeat younger than ``grace_s``), one entry per trial."""
-    storage = store.optuna_storage
-    running, ids = _running(store, storage, study_id)
+    running, ids = _running(store, study_id)
     stale = _stale_reasons(store, running, ids, grace_s)
     return [str(t.user_attrs.get("worker", "?")) for t in running if t.number not in stale]
 
@@ -343,7 +342,7 @@ def recover_stale(
     """
     storage = study_storage(study)
     study_id = storage.get_study_id_from_name(study.study_name)
-    running, ids = _running(store, storage, study_id)
+    running, ids = _running(store, study_id)
     if grace_s > 0:
         _first_seen(store, list(ids.values()))
     reasons = _stale_reasons(store, running, ids, grace_s)
@@ -406,13 +405,12 @@ def trial_ids_in(store: Store, study_id: int, state: TrialState) -> list[int]:
         return [int(tid) for tid in conn.execute(q).scalars()]
 
 
-def _running(
-    store: Store, storage: optuna.storages.BaseStorage, study_id: int
-) -> tuple[list[FrozenTrial], dict[int, int]]:
-    """The study's RUNNING trials, and their ids by trial number."""
-    found = [
-        (tid, storage.get_trial(tid)) for tid in trial_ids_in(store, study_id, TrialState.RUNNING)
-    ]
+def _running(store: Store, study_id: int) -> tuple[list[FrozenTrial], dict[int, int]]:
+    """The study's RUNNING trials, and their ids by trial number: read in one batch (a
+    query per table), not one trial at a time, which held the claim lock 0.23 s a claim
+    with 64 workers on PostgreSQL."""
+    tids = trial_ids_in(store, study_id, TrialState.RUNNING)
+    found = zip(tids, load_trials(store.engine, tids))
     running = [(tid, t) for tid, t in found if t.state == TrialState.RUNNING]  # not since ended
     return [t for _, t in running], {t.number: tid for tid, t in running}
 
@@ -446,7 +444,7 @@ def unstarted_claims(study: optuna.Study, store: Store, worker: str) -> list[int
     begun running: what a claim cut short by Ctrl-C leaves behind."""
     storage = study_storage(study)
     study_id = storage.get_study_id_from_name(study.study_name)
-    running, ids = _running(store, storage, study_id)
+    running, ids = _running(store, study_id)
     mine = [ids[t.number] for t in running if t.user_attrs.get("worker") == worker]
     with _BEGUN_LOCK:
         return [tid for tid in mine if (store.url, tid) not in _BEGUN]

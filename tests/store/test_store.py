@@ -210,6 +210,7 @@ def test_determinism_same_seed_same_trials(make_config, tmp_path):
 def test_a_tampered_checkpoint_is_refused_in_one_line(make_config, db_url, tmp_path):
     """A checkpoint row holding a pickled object was refused by torch with its own message,
     which advises loading it with weights_only=False (running the object), and exit 1."""
+    import io
     import pickle
 
     import torch
@@ -229,8 +230,15 @@ def test_a_tampered_checkpoint_is_refused_in_one_line(make_config, db_url, tmp_p
             return (open, (str(marker), "w"))
 
     with c.store.engine.begin() as conn:
-        conn.execute(schema.checkpoints.update().values(payload=pickle.dumps(Evil())))
+        conn.execute(schema.checkpoints.update().values(payload=pickle.dumps(Evil(), protocol=2)))
     with pytest.raises(StoreInputError, match="marl checkpoint .* not a plain set") as err:
         c.store.load_checkpoint(cid, "marl")
     assert not marker.exists() and "weights_only" not in str(err.value)
+    for kept in ({"w": 5}, [torch.ones(2)]):  # loadable, but not named tensors: refused now,
+        buf = io.BytesIO()  # not a failure later
+        torch.save(kept, buf)
+        with c.store.engine.begin() as conn:
+            conn.execute(schema.checkpoints.update().values(payload=buf.getvalue()))
+        with pytest.raises(StoreInputError, match="not a plain set"):
+            c.store.load_checkpoint(cid, "marl")
     c.store.close()
