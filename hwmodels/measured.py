@@ -159,7 +159,9 @@ def _random_inputs(model: onnx.ModelProto, seed: int) -> dict[str, np.ndarray]:
             d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tt.shape.dim
         )
         dtype = np.dtype(tensor_dtype_to_np_dtype(tt.elem_type))
-        need += int(np.prod(shape, dtype=np.float64)) * max(dtype.itemsize, 4)
+        # bytes at the peak: a float16 input is drawn at single precision, then converted
+        per_element = dtype.itemsize + (4 if dtype.kind == "f" and dtype.itemsize < 4 else 0)
+        need += int(np.prod(shape, dtype=np.float64)) * per_element
         if need > limit:
             raise ConfigError(
                 f"the graph inputs need {need / 2**30:.1f} GiB (input {vi.name!r} has shape "
@@ -170,11 +172,8 @@ def _random_inputs(model: onnx.ModelProto, seed: int) -> dict[str, np.ndarray]:
         if dtype.kind == "f":  # drawn at single precision: a double copy doubled the memory
             draw = np.float64 if dtype == np.float64 else np.float32
             feeds[vi.name] = rng.standard_normal(shape, dtype=draw).astype(dtype, copy=False)
-        elif dtype.kind == "b":
-            feeds[vi.name] = rng.integers(0, 2, shape).astype(bool)
-        elif dtype.kind in "iu":
-            # 0/1: safe as indices (Gather) and as values
-            feeds[vi.name] = rng.integers(0, 2, shape).astype(dtype)
+        elif dtype.kind in "biu":  # 0/1 (safe as indices: Gather), drawn at their own width
+            feeds[vi.name] = rng.integers(0, 2, shape, dtype=dtype)
         else:
             raise ConfigError(
                 f"graph input {vi.name!r} has type {dtype}; the measured cost model feeds "
@@ -186,12 +185,20 @@ def _random_inputs(model: onnx.ModelProto, seed: int) -> dict[str, np.ndarray]:
 
 def _input_limit_bytes() -> int:
     """How much memory the measured model's random inputs may take: a quarter of this
-    machine's memory, at most 8 GiB (onnxruntime needs room for the activations too)."""
+    machine's memory (or of the container's limit, cgroup v2), at most 4 GiB; onnxruntime
+    needs room for the outputs and activations too."""
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         total = 16 * 2**30
-    return int(min(8 * 2**30, total // 4))
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as f:
+            cap = f.read().strip()
+        if cap.isdigit():
+            total = min(total, int(cap))
+    except OSError:
+        pass
+    return int(min(4 * 2**30, total // 4))
 
 
 @register_cost_model("measured")
