@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import json
-import re
 import sys
 import time
 import warnings
@@ -252,7 +250,7 @@ class Campaign:
             if self.config.base_dir is not None:
                 study.set_user_attr(CONFIG_DIR_KEY, self.config.base_dir)
         self._campaign_id = self.store.add_campaign(
-            self.name, self.name, _text_to_store(self.config), mine, _versions()
+            self.name, self.name, self.config.text_to_store(), mine, _versions()
         )
         return study
 
@@ -898,25 +896,6 @@ def _suggest(trial: optuna.Trial, name: str, dist: Any) -> Any:
     if isinstance(dist, FloatDistribution):
         return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
     raise TypeError(f"unsupported distribution for {name}: {dist!r}")
-
-
-def _text_to_store(config: CampaignConfig) -> str:
-    """The config's TOML text as the store keeps it: a ``storage`` URL's password masked
-    (``***``). Everyone who can read the store (every worker of a shared server, whoever
-    gets the database file) reads this text; the URL is not part of the campaign."""
-    from cosearch.store import display_url
-
-    text, url = config.text, config.storage
-    if not url or display_url(url) == url:
-        return text
-    if url in text:
-        return text.replace(url, display_url(url))
-    # written with escapes: the whole line, among the top-level keys (before the first table)
-    first_table = re.search(r"(?m)^\s*\[", text)
-    end = first_table.start() if first_table else len(text)
-    shown = json.dumps(display_url(url))
-    head = re.sub(r"(?m)^(\s*storage\s*=\s*).*$", lambda m: m.group(1) + shown, text[:end])
-    return head + text[end:]
 
 
 def stored_config(store: Store, row: Mapping[str, Any]) -> CampaignConfig:

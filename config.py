@@ -166,6 +166,10 @@ class CampaignConfig:
     #: user: code it names (a ``module:function`` dataset) is not run (search/data.py)
     stored: bool = False
 
+    def text_to_store(self) -> str:
+        """The TOML text as the store keeps it: see :func:`text_to_store`."""
+        return text_to_store(self.text, self.storage)
+
     def space_options(self) -> dict[str, Any]:
         """The network space's options, with a relative ``onnx_file`` path taken from the
         TOML file's folder; from the working directory only when the file is there and not
@@ -318,6 +322,11 @@ def parse_config(
             "storage must be a database URL (sqlite:///PATH or a server URL); got an empty "
             "string (leave the key out for the default)",
         )
+    if storage is not None and not stored:
+        try:
+            text_to_store(text, storage)
+        except ValueError as exc:
+            raise r.error("storage", str(exc)) from None
     seed = r.get("seed", 0, types=int, what="an int >= 0")
     if seed < 0 or seed >= 2**63:
         raise r.error("seed", f"seed must be an int in [0, 2**63); got {seed}")
@@ -610,3 +619,36 @@ def load_config(path: str | Path) -> CampaignConfig:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file is not UTF-8 text (byte {exc.start})", path=str(p)) from exc
     return parse_config(text, path=str(p), base_dir=os.path.abspath(p.parent))
+
+
+def text_to_store(text: str, storage: str | None) -> str:
+    """``text`` with the password of its ``storage`` URL masked (``***``), as the store keeps
+    the config: everyone who can read the store (every worker of a shared server, whoever
+    gets a copy of the database file) reads that text, and the URL is not part of the
+    campaign. ValueError when the masked text would not parse back to the masked URL (a
+    multi-line string, a quoted key with escapes): the caller refuses such a file."""
+    from cosearch.store import display_url
+
+    if not storage or display_url(storage) == storage:
+        return text
+    shown = display_url(storage)
+
+    def masked_ok(candidate: str) -> bool:
+        try:
+            return tomllib.loads(candidate).get("storage") == shown
+        except tomllib.TOMLDecodeError:
+            return False
+
+    out = text.replace(storage, shown)  # as written, wherever it is (a comment too)
+    if not masked_ok(out):  # written with escapes: the key's line, among the top-level keys
+        first_table = re.search(r"(?m)^\s*\[", out)
+        end = first_table.start() if first_table else len(out)
+        line = re.compile(r"(?m)^(\s*storage\s*=\s*)[\"'].*$")
+        out = line.sub(lambda m: m.group(1) + json.dumps(shown), out[:end], count=1) + out[end:]
+    if not masked_ok(out):
+        raise ValueError(
+            "the storage URL carries a password, written so that cosearch cannot mask it in the "
+            'copy of this file the store keeps; write it on one line as storage = "URL", or '
+            "pass it with --storage or $COSEARCH_STORAGE"
+        )
+    return out

@@ -205,6 +205,42 @@ def test_the_stored_config_keeps_no_storage_password(tmp_path):
         back.store.close()
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        "storage = 'postgresql+psycopg://u:s3cret@db/x'",
+        '# postgresql+psycopg://u:s3cret@db/x\nstorage = "postgresql+psycopg://u:s3\\u0063ret@db/x"',
+        'storage = "postgresql+psycopg://u@db/x?password=s3cret"  # a comment',
+        '"storage" = "postgresql+psycopg://u:s3\\u0063ret@db/x"',
+        'storage = """postgresql+psycopg://u:s3cret@\\\n    db/x"""',
+    ],
+)
+def test_a_storage_password_is_masked_or_the_file_refused(tmp_path, written):
+    """Masking guessed where the URL was written: a quoted key with escapes kept the
+    password, a multi-line string was stored as TOML that no longer parsed (the campaign
+    could not be joined). Either the stored copy parses back to the masked URL, or the file
+    is refused before anything is stored."""
+    import tomllib
+
+    from cosearch.config import text_to_store
+
+    text = written + "\n" + GOOD
+    url = tomllib.loads(text)["storage"]
+    try:
+        out = text_to_store(text, url)
+    except ValueError:
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(text)
+        r = run_cli("run", str(cfg), cwd=tmp_path)  # refused before connecting to it
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "cannot mask" in r.stderr
+        return
+    assert "s3cret" not in out and "u0063" not in out
+    assert tomllib.loads(out)["storage"] in (
+        "postgresql+psycopg://u:***@db/x",
+        "postgresql+psycopg://u@db/x?password=***",
+    )
+
+
 @pytest.mark.parametrize("create", [True, False])
 def test_database_driver_not_installed(create):
     # mysql:// is a dialect SQLAlchemy knows; its driver is not installed: ModuleNotFoundError
