@@ -97,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         metavar="CONFIG.toml",
         default=None,
-        help="create the campaign from this file if the store lacks it",
+        help="the campaign's file: creates the campaign if the store lacks it. A "
+        "module:function dataset runs only from this file (or when $COSEARCH_TRUSTED_DATASETS "
+        "lists it), never from the store's copy",
     )
     p.add_argument(
         "--trials",

@@ -117,7 +117,8 @@ class DartsStrategy(WeightSharingStrategy):
         "dataset": Option(
             str,
             "digits",
-            help="digits | module:function | folder:PATH",
+            help="digits | module:function (runs from your own file, not from a store's "
+            "copy, unless $COSEARCH_TRUSTED_DATASETS lists it) | folder:PATH",
             validate=check_dataset_spec,
         ),
         "batch_size": Option(int, 64, 2, 65_536, "batch size of both splits"),

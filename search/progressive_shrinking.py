@@ -107,7 +107,8 @@ class ProgressiveShrinkingStrategy(WeightSharingStrategy):
         "dataset": Option(
             str,
             "digits",
-            help="digits | module:function | folder:PATH",
+            help="digits | module:function (runs from your own file, not from a store's "
+            "copy, unless $COSEARCH_TRUSTED_DATASETS lists it) | folder:PATH",
             validate=check_dataset_spec,
         ),
         "device": Option(str, "auto", help="auto (CUDA when present) | cpu | cuda"),
