@@ -97,7 +97,7 @@ class Comparison:
 
 def _load(
     name: str, url: str | None, stores: dict[str, Store]
-) -> tuple[str, optuna.Study, tuple[float, set[int], int] | None, ObjectiveTable]:
+) -> tuple[str, optuna.Study, tuple[float, np.ndarray, int] | None, ObjectiveTable]:
     """(storage shown, study, (top fidelity, its trial ids, trials left out) or None, the
     COMPLETE trials' values)."""
     key = url or ""
@@ -107,11 +107,10 @@ def _load(
     row, study = load_campaign(store, name)
     study_id = store.optuna_storage.get_study_id_from_name(row["study_name"])
     top = top_fidelity(store.engine, study_id, study.metric_names)
-    scored = None if top is None else (top[0], set(top[1].tolist()), top[2])
     # the curve needs each COMPLETE trial's values and feasibility, read with SQL: building
     # every trial as a FrozenTrial took 17 of compare's 21 s on a 12,000-trial campaign
     table = objective_table(store.engine, study_id, len(study.directions))
-    return store.display_url, study, scored, table
+    return store.display_url, study, top, table
 
 
 def _fidelity(store: Store, name: str) -> list[dict[str, Any]]:
@@ -151,7 +150,7 @@ def compare_campaigns(
             objs = [(n, d.name.lower()) for n, d in zip(names, study.directions)]
             scored = table.feasible.copy()
             if top is not None:  # only the trials measured at the top fidelity count
-                scored &= np.isin(table.trial_ids, np.fromiter(top[1], np.int64, len(top[1])))
+                scored &= np.isin(table.trial_ids, top[1])
             fid = _fidelity(stores[url or ""], name)
             loaded.append((name, storage, objs, (table.values, scored), fid, top))
     finally:

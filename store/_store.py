@@ -685,9 +685,9 @@ class Store:
     ) -> tuple[int, dict[str, Any], dict[str, torch.Tensor]] | None:
         """``(step, meta, tensors)`` of the given (default: the latest) checkpoint, or None.
 
-        Tensors are read with ``torch.load(weights_only=True)``: nothing else is unpickled.
+        Tensors are read with ``torch.load(weights_only=True)`` (:func:`load_tensors`):
+        nothing else is unpickled, and a payload that is not named tensors is refused.
         """
-
         t = schema.checkpoints
         q = sa.select(t.c.step, t.c.meta_json, t.c.payload).where(
             t.c.campaign_id == campaign_id, t.c.strategy == strategy
