@@ -139,6 +139,13 @@ class DartsStrategy(WeightSharingStrategy):
         "retrain_epochs": Option(int, 10, 0, 100_000, "final retraining epochs (0: none)"),
         "epoch_accuracy": Option(str, "derived", help="derived | supernet"),
         "device": Option(str, "auto", help="auto | cpu | cuda"),
+        "threads": Option(
+            int,
+            1,
+            1,
+            256,
+            "torch CPU threads during the run (the weights, so the trials, depend on it)",
+        ),
     }
 
     def __init__(self, **options: Any) -> None:
@@ -181,8 +188,14 @@ class DartsStrategy(WeightSharingStrategy):
                 "darts supernets need a size that is a multiple of 4",
                 key="dataset",
             )
-        run = _Run(self, ctx, data)
-        run.go()
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(p["threads"])
+        try:
+            _Run(self, ctx, data).go()
+        finally:
+            torch.set_num_threads(threads)
 
 
 class _Run:

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 
 import cosearch
 from cosearch.hwmodels import get_cost_model
+from cosearch.search import darts as darts_module
 from cosearch.search import get_strategy
 from cosearch.search._darts_hw import HardwareTerm
 from cosearch.search._darts_loop import LoopConfig, SearchState, train_epoch
@@ -525,6 +526,17 @@ def test_nb201_final_from_the_table(db_url):
     # the epoch's supernet accuracy on the digits proxy is not comparable with the table's:
     # it dominated its own final's measurement on the default front
     assert [t.number for t in c.pareto()] == [final.number]
+
+
+def test_the_run_uses_the_threads_option_not_the_callers_setting(monkeypatch):
+    # the trained weights, so the trials, depend on torch's CPU thread count: on two cores
+    # the example campaign gave another front with 2 threads than with 1
+    seen = []
+    monkeypatch.setattr(darts_module._Run, "go", lambda self: seen.append(torch.get_num_threads()))
+    c = cosearch.Campaign(_config(epochs=1, threads=2), cosearch.open_store("sqlite://"))
+    c.run()
+    assert seen == [2]
+    assert torch.get_num_threads() == 1  # the caller's setting is back
 
 
 def test_resume_after_an_interrupt_matches_an_uninterrupted_run(tmp_path):
