@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-__all__ = ["fold_shape_subgraphs"]
+__all__ = ["fold_shape_subgraphs", "outer_reads"]
 
 #: Initializers up to this many elements take part in folding (shape tensors, axes, scalars).
 _SMALL = 1024
@@ -31,6 +31,21 @@ def _static_dims(vi: onnx.ValueInfoProto) -> tuple[int, ...] | None:
             return None
         dims.append(d.dim_value)
     return tuple(dims)
+
+
+def outer_reads(node: onnx.NodeProto) -> set[str]:
+    """The enclosing scope's tensors that ``node``'s subgraph attributes read, at any depth."""
+    reads: set[str] = set()
+    for attr in node.attribute:
+        for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
+            local = {v.name for v in sub.input} | {t.name for t in sub.initializer}
+            local |= {t.values.name for t in sub.sparse_initializer}
+            for inner in sub.node:
+                outer = [i for i in inner.input if i] + sorted(outer_reads(inner))
+                reads.update(i for i in outer if i not in local)
+                local.update(inner.output)
+            reads.update(o.name for o in sub.output if o.name not in local)
+    return reads
 
 
 def fold_shape_subgraphs(
@@ -67,7 +82,10 @@ def fold_shape_subgraphs(
             tensor = numpy_helper.from_array(value.astype(np.int64))
             fold.append(helper.make_node("Constant", [], [node.output[0]], value=tensor))
         elif op == "Constant" or (
-            node.input and all(i in static for i in node.input if i) and any(node.input)
+            node.input
+            and all(i in static for i in node.input if i)
+            and any(node.input)
+            and outer_reads(node) <= static
         ):
             fold.append(node)
         else:

@@ -30,7 +30,13 @@ Mapping onto the seven-loop nest of :mod:`cosearch.hwmodels._base` (N, K, C, P x
 - :data:`ZERO_WORK_OPS` (``Shape``, ``Constant``, ``Size``) produce no Layer: they are resolved
   at compile time and move no activation data. Likewise, a node whose inputs all come from
   initializers, constants or shapes (shape arithmetic, a transposed weight) is constant-folded:
-  it is checked like any other node but gives no Layer.
+  it is checked like any other node but gives no Layer. The tensors an ``If``/``Loop``/``Scan``
+  body reads from the enclosing graph count as its inputs: control flow over activations is
+  refused as unsupported, never folded away. Pricing follows the graph as given: the same
+  network exported as decomposed ops (LayerNorm before opset 17, Erf-based GELU before opset
+  20, HardSigmoid times x before opset 14) is priced as its several element-wise layers.
+- ``Reshape``, ``Flatten``, ``Squeeze``, ``Unsqueeze``, ``Transpose`` and ``Identity`` must keep
+  their input's element count (shape inference trusts a fully given Reshape target).
 
 Non-MAC layers store their output shape as ``n, c = k, p, q`` (rank 2: ``n, c``; rank 3:
 ``n, c, p``; rank > 4: the middle axes folded into ``p``) with ``h, w = p, q`` except for
@@ -49,7 +55,7 @@ from onnx import shape_inference
 
 from cosearch.errors import OnnxImportError
 from cosearch.hwmodels._base import Layer
-from cosearch.hwmodels._fold import fold_shape_subgraphs
+from cosearch.hwmodels._fold import fold_shape_subgraphs, outer_reads
 
 #: Model metadata key listing, as a JSON array, the graph inputs that hold weights in a
 #: structure-only model (``spaces.onnx_io.strip_weights``). Weights are constants: a MatMul
@@ -91,6 +97,8 @@ DATA_OPS = frozenset(
     "Resize Upsample Expand Tile Identity Dropout ConstantOfShape Cast CastLike DepthToSpace "
     "SpaceToDepth Range".split()
 )
+#: Data ops that rearrange their input's elements without adding or dropping any
+_SAME_ELEMENTS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity"})
 #: Ops resolved at compile time: known, and deliberately given no Layer.
 ZERO_WORK_OPS = frozenset({"Shape", "Constant", "Size"})
 _MAC_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
@@ -386,6 +394,13 @@ def _shaped(kind: str) -> Callable[[onnx.NodeProto, _Graph, int, str], Layer]:
             n, c, p, q = 1, total, 1, 1
         else:
             n, c, p, q = _nckpq(g.dims(node.output[0], node))
+        if node.op_type in _SAME_ELEMENTS:
+            given, made = _prod(g.dims(node.input[0], node)), n * c * p * q
+            if given != made:  # shape inference takes a fully given target shape on trust
+                raise OnnxImportError(
+                    f"{_describe(node)} turns {given} elements into {made} "
+                    f"(tensor {node.input[0]!r} into {node.output[0]!r}); the model is invalid"
+                )
         operands = 1
         if kind == "eltwise":
             operands = 0
@@ -568,5 +583,7 @@ def _folds(node: onnx.NodeProto, static: set[str]) -> bool:
     transposed weights, masks), given the tensors already known to be ``static``."""
     if node.op_type in ZERO_WORK_OPS:
         return True
-    inputs = [i for i in node.input if i]
+    # a subgraph (If, Loop, Scan) reads the enclosing graph's tensors without listing them as
+    # inputs: an If on a shape test over activations is work, not a constant
+    inputs = [i for i in node.input if i] + sorted(outer_reads(node))
     return bool(inputs) and all(i in static for i in inputs)

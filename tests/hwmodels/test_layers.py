@@ -326,3 +326,59 @@ def test_weights_stay_constants_in_big_and_structure_only_models() -> None:
             layers = extract_layers(model)
             assert [(lay.name, lay.kind) for lay in layers] == [("conv", "conv"), ("mm", "gemm")]
             assert (layers[1].n, layers[1].p, layers[1].c, layers[1].k) == (1, 128, 64, 32)
+
+
+def _if_on(cond: str, then_reads: str) -> onnx.ModelProto:
+    then_g = helper.make_graph(
+        [helper.make_node("MatMul", [then_reads, "w"], ["t"])], "then", [], [_vi("t", [8, 16])]
+    )
+    else_g = helper.make_graph(
+        [helper.make_node("Identity", [then_reads], ["e"])], "else", [], [_vi("e", [8, 16])]
+    )
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("ReduceSum", ["shape"], [cond], keepdims=0),  # a shape test
+        helper.make_node("Cast", [cond], ["c"], to=TensorProto.BOOL),
+        helper.make_node("If", ["c"], ["y"], name="branch", then_branch=then_g, else_branch=else_g),
+    ]
+    return _model(nodes, [_vi("x", [8, 16])], [_vi("y", None)], [_init("w", (16, 16))])
+
+
+def test_control_flow_on_activations_is_refused_not_priced_as_a_constant() -> None:
+    # torch.onnx exports `if x.size(0) > 16: ...` as an If whose condition comes from Shape:
+    # a compile-time constant, but the branch multiplies the activation x, which the If node
+    # reads from the enclosing graph without listing it as an input (it was priced at 0 MACs)
+    with pytest.raises(OnnxImportError, match="If \\(node 'branch'\\)"):
+        extract_layers(_if_on("n", then_reads="x"))
+    # a branch that only reads weights is still folded at compile time
+    assert extract_layers(_if_on("n", then_reads="w")) == []
+
+
+def test_nested_subgraph_reads_count() -> None:
+    inner = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"])], "inner", [], [_vi("r", [4])]
+    )
+    outer = helper.make_graph(
+        [helper.make_node("If", ["k"], ["o"], then_branch=inner, else_branch=inner)],
+        "outer",
+        [],
+        [_vi("o", [4])],
+    )
+    k = numpy_helper.from_array(np.array(True), "k")
+    node = helper.make_node("If", ["k"], ["y"], name="top", then_branch=outer, else_branch=outer)
+    with pytest.raises(OnnxImportError, match="If \\(node 'top'\\)"):
+        extract_layers(_model([node], [_vi("x", [4])], [_vi("y", None)], [k]))
+
+
+@pytest.mark.parametrize("target", [[16, 128], [4, 64, 10]])
+def test_a_reshape_that_changes_the_element_count_is_refused(target) -> None:
+    # ONNX shape inference accepts a fully given target shape without checking it; onnxruntime
+    # refuses the model, so pricing it would price a network that cannot run
+    shape = numpy_helper.from_array(np.array(target, np.int64), "shape")
+    nodes = [
+        helper.make_node("Reshape", ["x", "shape"], ["r"], name="view"),
+        helper.make_node("MatMul", ["r", "w"], ["y"]),
+    ]
+    m = _model(nodes, [_vi("x", [4, 64])], [_vi("y", None)], [shape, _init("w", (target[-1], 8))])
+    with pytest.raises(OnnxImportError, match="Reshape node 'view' turns 256 elements into"):
+        extract_layers(m)
