@@ -22,7 +22,13 @@ from cosearch._report import (
     front_rows,
     load_campaign,
 )
-from cosearch.errors import ConfigError, CosearchError, CosearchInputError, StoreInputError
+from cosearch.errors import (
+    ConfigError,
+    CosearchError,
+    CosearchInputError,
+    OnnxImportError,
+    StoreInputError,
+)
 
 
 def _out(text: str) -> None:
@@ -1076,13 +1082,22 @@ def cmd_hw(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DefaultedDimensionWarning)
-        model = load_onnx(args.model, load_weights=measured, analytical=not measured, **kwargs)
+        model = load_onnx(
+            args.model,
+            load_weights=measured,
+            analytical=not measured,
+            allow_structure_only=not measured,  # timing a graph without its weights is wrong
+            **kwargs,
+        )
     for w in caught:
         if issubclass(w.category, DefaultedDimensionWarning):
             print(f"note: {w.message} (--dim NAME=VALUE fixes one)", file=sys.stderr)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    result = evaluate_model(model, args.accelerator, cost_model=args.cost_model)
+    try:
+        result = evaluate_model(model, args.accelerator, cost_model=args.cost_model)
+    except OnnxImportError as err:  # onnxruntime failing on the model: name the file
+        raise OnnxImportError(f"{args.model}: {err}") from err
     if args.format == "json":
         _out(json.dumps(result, indent=2, default=str))
         return 0

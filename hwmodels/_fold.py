@@ -63,7 +63,11 @@ def fold_shape_subgraphs(
 
     g = inferred.graph
     infos = {vi.name: vi for seq in (g.value_info, g.input, g.output) for vi in seq}
-    small = {i.name: i for i in model.graph.initializer if math.prod(i.dims) <= _SMALL}
+    small = {  # a weight whose data sits in an external file is never shape arithmetic
+        i.name: i
+        for i in model.graph.initializer
+        if math.prod(i.dims) <= _SMALL and i.data_location != onnx.TensorProto.EXTERNAL
+    }
     static: set[str] = set(small)
     fold: list[onnx.NodeProto] = []
     folded_ids: set[int] = set()

@@ -319,7 +319,8 @@ class MeasuredCostModel(CostModel):
             ConfigError: the device is a table-only device, ``cuda`` without onnxruntime's
                 CUDA provider, or a graph input has a type that cannot be fed.
             OnnxImportError: the model's weights are external data it does not hold (load it
-                with ``load_onnx(..., load_weights=True)``), or onnxruntime refuses it.
+                with ``load_onnx(..., load_weights=True)``) or graph inputs of a structure-only
+                copy (``strip_weights``), or onnxruntime refuses or fails to run it.
         """
         import onnxruntime as ort
 
@@ -348,18 +349,36 @@ class MeasuredCostModel(CostModel):
                 f"{len(external)} weight(s) of the model (first {external[0]!r}) are external "
                 "data it does not hold; load it with load_onnx(..., load_weights=True)"
             )
+        from cosearch.hwmodels.layers import weight_names
+
+        stripped = (weight_names(model) - {t.name for t in model.graph.initializer}) & {
+            i.name for i in model.graph.input
+        }
+        if stripped:
+            raise OnnxImportError(
+                f"{len(stripped)} weight(s) of the model (first {min(stripped)!r}) are graph "
+                "inputs of a structure-only copy; onnxruntime would time another graph (weights "
+                "neither folded nor pre-packed): measure the model with its weights"
+            )
+        feeds = _random_inputs(model, self.seed)
+        samples: list[float] = []
         try:
             session = ort.InferenceSession(
                 model.SerializeToString(), sess_options=opts, providers=[provider]
             )
+            # the first run, warm-up or timed, inside the try: some models fail only when run
+            # (a Reshape to the wrong element count)
+            t0 = time.perf_counter_ns()
+            session.run(None, feeds)
+            first_ms = (time.perf_counter_ns() - t0) * 1e-6
         except Exception as err:  # onnxruntime raises its own types (Fail, InvalidGraph, ...)
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise OnnxImportError(f"onnxruntime cannot run the model: {first}") from err
-        feeds = _random_inputs(model, self.seed)
-        for _ in range(self.warmup):
+        if self.warmup == 0:
+            samples.append(first_ms)
+        for _ in range(self.warmup - 1):
             session.run(None, feeds)
-        samples = []
-        for _ in range(self.repeats):
+        while len(samples) < self.repeats:
             t0 = time.perf_counter_ns()
             session.run(None, feeds)
             samples.append((time.perf_counter_ns() - t0) * 1e-6)

@@ -503,7 +503,7 @@ def _resolve_external(
         if st is None or not stat.S_ISREG(st.st_mode):
             if not (allow_structure_only and main_init):
                 rule = (
-                    "allow_structure_only is off"
+                    "the weights are needed here: allow_structure_only=False"
                     if main_init
                     else "only graph initializers may be structure-only"
                 )
@@ -589,6 +589,7 @@ def _fix_input_dims(graph: onnx.GraphProto, batch: int, symbols: dict[str, int])
             key="symbols",
         )
     defaulted: set[str] = set()
+    from_batch: set[str] = set()
     batch_used = False
     for vi in inputs:
         t = vi.type.tensor_type
@@ -605,6 +606,7 @@ def _fix_input_dims(graph: onnx.GraphProto, batch: int, symbols: dict[str, int])
                 value = symbols[sym]
             elif (sym and sym in on_batch_axis) or (not sym and axis == 0):
                 value = batch
+                from_batch.add(sym or f"axis 0 of {vi.name!r}")
             else:
                 value = 1
                 defaulted.add(sym or f"axis {axis} of {vi.name!r}")
@@ -619,9 +621,11 @@ def _fix_input_dims(graph: onnx.GraphProto, batch: int, symbols: dict[str, int])
             f"({shapes}); export it with a dynamic batch axis, or with the batch you want",
             key="batch",
         )
-    if defaulted:
+    if defaulted:  # with several symbols, which one took the batch is worth saying
+        took = f"; {', '.join(sorted(from_batch))} (axis 0) set to the batch, {batch}"
         warnings.warn(
-            f"symbolic input dimension(s) {', '.join(sorted(defaulted))} set to 1",
+            f"symbolic input dimension(s) {', '.join(sorted(defaulted))} set to 1"
+            f"{took if from_batch else ''}",
             DefaultedDimensionWarning,
             stacklevel=2,
         )

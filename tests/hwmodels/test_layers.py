@@ -286,6 +286,32 @@ def test_shape_arithmetic_is_folded_when_inference_cannot_follow_it() -> None:
     assert (relu.kind, relu.n, relu.c, relu.p) == ("eltwise", 2, 2, 3)
 
 
+def test_folding_skips_small_weights_kept_in_an_external_file(tmp_path) -> None:
+    # torch.onnx's dynamo exporter writes small biases to the .data file too; folding fed them
+    # to onnx's reference evaluator, which failed on their missing data, so a transformer
+    # whose Reshape targets needed folding could not be priced
+    def const(name: str, values: list[int]) -> onnx.NodeProto:
+        arr = numpy_helper.from_array(np.array(values, dtype=np.int64))
+        return helper.make_node("Constant", [], [name], value=arr)
+
+    bias = numpy_helper.from_array(np.ones(6, np.float32), "bias")
+    onnx.external_data_helper.set_external_data(bias, "w.data")
+    bias.ClearField("raw_data")
+    nodes = [
+        helper.make_node("Add", ["x", "bias"], ["xb"]),
+        helper.make_node("Shape", ["xb"], ["s"]),
+        const("m", [5, 4]),
+        helper.make_node("Mod", ["s", "m"], ["sm"]),
+        const("three", [3]),
+        helper.make_node("Concat", ["sm", "three"], ["target"], axis=0),
+        helper.make_node("Reshape", ["xb", "target"], ["r"], name="reshape"),
+        helper.make_node("Relu", ["r"], ["y"], name="relu"),
+    ]
+    m = _model(nodes, [_vi("x", [2, 6])], [_vi("y", None)], [bias])
+    add, reshape, relu = extract_layers(m)
+    assert (relu.kind, relu.n, relu.c, relu.p) == ("eltwise", 2, 2, 3)
+
+
 def test_large_weights_are_left_out_of_shape_inference() -> None:
     # Over 1M weight elements: inference runs on a copy whose weights are typed inputs; the
     # int64 Reshape target keeps its data.

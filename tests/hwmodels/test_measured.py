@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from cosearch.errors import ConfigError
+from cosearch.errors import ConfigError, OnnxImportError
 from cosearch.hwmodels import Accelerator, Layer, get_cost_model
 from cosearch.hwmodels.measured import LatencyMeasurement, MeasuredCostModel
 from cosearch.spaces import get_hardware_space
@@ -105,3 +105,49 @@ def test_inputs_too_large_for_memory_are_refused_before_any_is_built(tmp_path) -
     onnx.save(model, tmp_path / "big.onnx")
     r = run_cli("hw", "eval", str(tmp_path / "big.onnx"), "--accelerator", "measured:cpu")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "GiB" in r.stderr, r.stderr
+
+
+def test_a_structure_only_model_is_not_timed() -> None:
+    # its weights are graph inputs fed with random data: onnxruntime neither folds nor
+    # pre-packs them, so the time is another graph's (0.50 ms against 0.23 ms for a resnet)
+    from cosearch.spaces.onnx_io import strip_weights
+
+    with pytest.raises(OnnxImportError, match="structure-only copy"):
+        MeasuredCostModel(warmup=0, repeats=1).measure(
+            strip_weights(_conv_model(weights_as_inputs=False)), CPU
+        )
+
+
+def test_a_model_that_fails_when_run_is_one_clear_error(tmp_path) -> None:
+    # onnxruntime accepts the graph and fails on its first run (the Reshape target does not
+    # hold the input's 12 elements): exit 1 with onnxruntime's exception before
+    from tests.conftest import run_cli
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    target = numpy_helper.from_array(np.array([5, 4], np.int64), "target")
+    node = helper.make_node("Reshape", ["x", "target"], ["y"])
+    graph = helper.make_graph([node], "bad", [x], [y], [target])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for warmup in (0, 2):
+        with pytest.raises(OnnxImportError, match="onnxruntime cannot run the model"):
+            MeasuredCostModel(warmup=warmup, repeats=1).measure(model, CPU)
+    onnx.save(model, tmp_path / "bad.onnx")
+    r = run_cli("hw", "eval", str(tmp_path / "bad.onnx"), "--accelerator", "measured:cpu")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"error: {tmp_path / 'bad.onnx'}: onnxruntime cannot run")
+
+
+def test_timing_needs_the_weights_of_an_external_data_file(tmp_path) -> None:
+    from tests.conftest import run_cli
+
+    model = _conv_model(weights_as_inputs=False)
+    onnx.save(model, tmp_path / "m.onnx", save_as_external_data=True, location="w.bin")
+    (tmp_path / "w.bin").unlink()
+    r = run_cli("hw", "eval", str(tmp_path / "m.onnx"), "--accelerator", "measured:cpu")
+    assert r.returncode == 2 and "'w.bin'" in r.stderr and "missing" in r.stderr, r.stderr
+    # the analytical models need shapes only
+    assert (
+        run_cli("hw", "eval", str(tmp_path / "m.onnx"), "--accelerator", "systolic").returncode == 0
+    )

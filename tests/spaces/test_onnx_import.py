@@ -126,6 +126,23 @@ def test_symbolic_batch_fixed(tmp_path: Path) -> None:
         load_onnx(path, batch=0)
 
 
+def test_the_note_names_the_symbol_that_took_the_batch(tmp_path: Path) -> None:
+    # a sequence-first export: axis 0 is "seq", so --batch 8 sets seq, not batch; the note
+    # said only "batch set to 1"
+    model = conv_model(batch="seq")
+    x = model.graph.input[0].type.tensor_type.shape
+    x.dim[1].dim_param = "batch"  # x[seq, batch, 8, 8]: a 1x1 conv over "batch" channels
+    model.graph.node[0].input[1] = "w1"
+    model.graph.initializer.append(numpy_helper.from_array(np.ones((4, 1, 1, 1), np.float32), "w1"))
+    model.graph.output[0].type.tensor_type.ClearField("shape")
+    path = save(model, tmp_path / "seqfirst.onnx")
+    with pytest.warns(onnx_io.DefaultedDimensionWarning) as got:
+        load_onnx(path, batch=8)
+    assert str(got[0].message) == (
+        "symbolic input dimension(s) batch set to 1; seq (axis 0) set to the batch, 8"
+    )
+
+
 def test_unknown_dims_fixed(tmp_path: Path) -> None:
     model = conv_model()
     for vi in (model.graph.input[0], model.graph.output[0]):
