@@ -898,10 +898,35 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
             "delete the store's studies and artifacts (optuna-dashboard has no login)",
             file=sys.stderr,
         )
-    optuna_dashboard.run_server(
-        storage_url, host=args.host, port=args.port, artifact_store=artifacts
-    )
+    import bottle
+
+    app = optuna_dashboard.wsgi(storage_url, artifact_store=artifacts)
+    if _loopback(args.host):
+        app = _same_machine_only(app)
+    bottle.run(app, host=args.host, port=args.port)
     return 0
+
+
+def _same_machine_only(app: Any) -> Any:
+    """``app`` answering only requests whose Host header names this machine.
+
+    A dashboard on 127.0.0.1 is still reachable from any web page the user opens: a page on
+    a name the attacker points at 127.0.0.1 (DNS rebinding) would be same-origin with it and
+    could call the API that deletes studies. Its requests carry the attacker's name in
+    ``Host``; a browser cannot forge that header."""
+
+    def guarded(environ: dict[str, Any], start_response: Any) -> Any:
+        host = environ.get("HTTP_HOST", "")
+        name = host[1 : host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+        if host and not _loopback(name):
+            start_response("403 Forbidden", [("Content-Type", "text/plain; charset=utf-8")])
+            return [
+                b"cosearch dashboard: this server answers requests for localhost or a "
+                b"loopback address only (the Host header named another machine)\n"
+            ]
+        return app(environ, start_response)
+
+    return guarded
 
 
 # -- registries -----------------------------------------------------------------------------

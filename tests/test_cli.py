@@ -207,6 +207,7 @@ def test_spaces_name_lists_the_parameters_a_campaign_can_search():
 
 
 def test_dashboard_serves_the_store(campaign_db, tmp_path):
+    import urllib.error
     import urllib.request
 
     from .conftest import serve_dashboard
@@ -233,6 +234,21 @@ def test_dashboard_serves_the_store(campaign_db, tmp_path):
         assert r.returncode == 2
         assert r.stderr == f"error: port {port} on 127.0.0.1 is in use; pass another --port\n"
         assert "warning" not in (tmp_path / "dashboard.log").read_text()  # this machine only
+        # a page on another name that resolves to 127.0.0.1 (DNS rebinding) is refused: its
+        # Host header names the other machine; it could delete studies through the API
+        for host, code in (("evil.example", 403), (f"evil.example:{port}", 403)):
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/studies", headers={"Host": host}
+            )
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(req, timeout=5)
+            assert err.value.code == code and b"loopback" in err.value.read()
+        for host in (f"localhost:{port}", f"127.0.0.1:{port}", "[::1]:8080"):
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/studies", headers={"Host": host}
+            )
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                assert resp.status == 200
     finally:
         proc.terminate()
         proc.wait(timeout=10)
