@@ -601,19 +601,29 @@ def _example_hint(p: Path) -> str:
     return ""
 
 
+#: the largest campaign TOML file :func:`load_config` reads
+MAX_CONFIG_BYTES = 8 * 2**20
+
+
 def load_config(path: str | Path) -> CampaignConfig:
     """Read and validate a campaign TOML file. Raises :class:`ConfigError`."""
     p = Path(path)
     try:
         if p.exists() and not (p.is_file() or p.is_dir()):  # a FIFO or device blocks or never ends
             raise ConfigError(f"config path is not a regular file: {p}")
-        raw = p.read_bytes()
+        with p.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {p}{_example_hint(p)}") from None
     except IsADirectoryError:
         raise ConfigError(f"config path is a directory, not a TOML file: {p}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from exc
+    if len(raw) > MAX_CONFIG_BYTES:  # a 300 MB file took 14 s and 1 GB before its error
+        raise ConfigError(
+            f"config file {p} is larger than {MAX_CONFIG_BYTES // 2**20} MiB; a campaign TOML "
+            "is a few KB (is this the right file?)"
+        )
     try:
         text = raw.decode("utf-8-sig")  # a byte-order mark some editors write is not TOML
     except UnicodeDecodeError as exc:

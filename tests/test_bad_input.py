@@ -542,6 +542,9 @@ def test_special_files_huge_counts_odd_bytes_and_abbreviations_get_one_line(smal
     os.mkfifo(fifo)
     deep = tmp_path / "deep.toml"
     deep.write_text(GOOD + "\n[screen]\nx = " + "[" * 3000 + "]" * 3000 + "\n")
+    huge = tmp_path / "huge.toml"  # a sparse 300 MB file: it was read and parsed (14 s, 1 GB)
+    huge.write_text(GOOD)
+    os.truncate(huge, 300 * 2**20)
     table = tmp_path / "t.csv"
     ops = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
     rows = [f"|{op}~0|+|none~0|none~1|+|none~0|none~1|none~2|,{i + 1}" for i, op in enumerate(ops)]
@@ -549,6 +552,7 @@ def test_special_files_huge_counts_odd_bytes_and_abbreviations_get_one_line(smal
     cases = (
         (["run", str(fifo)], "not a regular file"),
         (["run", str(deep)], "nested too deeply"),
+        (["run", str(huge)], "larger than 8 MiB"),
         (["run", str(d / "c.toml"), "--trials", "99999999999999999999"], "--trials must be an"),
         (["run", str(d / "c.toml"), "--storage", url, "--screen", "99999999999"], "--screen must"),
         (
