@@ -168,6 +168,11 @@ def run_readonly_query(url: str, engine: sa.Engine, sql: str) -> pd.DataFrame:
             f"cosearch query runs on SQLite and PostgreSQL stores; on {backend} it cannot "
             "make sure a statement only reads"
         )
+    if _without_comments(sql).split(None, 1)[0].upper() == "COPY":
+        raise QueryError(
+            "cosearch query does not run COPY (it waits for a reader cosearch does not give "
+            "it); SELECT the rows instead, with --format csv for CSV"
+        )
     with engine.connect() as conn:
         try:
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
@@ -186,4 +191,7 @@ def run_readonly_query(url: str, engine: sa.Engine, sql: str) -> pd.DataFrame:
                 ) from exc
             raise QueryError(f"SQL error: {msg}") from exc
         finally:
-            conn.rollback()
+            # closed, not rolled back into the pool: a statement may leave the session holding
+            # state a rollback keeps (pg_advisory_lock, LISTEN) or in a state a rollback
+            # cannot leave (COPY ... TO STDOUT waits for its reader; the rollback raised)
+            conn.invalidate()

@@ -13,6 +13,8 @@ from cosearch import Campaign, load_config, open_store
 from cosearch.errors import QueryError, StoreInputError
 from cosearch.store import migrations
 
+from ..conftest import run_cli
+
 
 @pytest.mark.parametrize("kind", ["file", "memory"])
 def test_campaign_writes_every_table(kind, make_config, tmp_path):
@@ -162,6 +164,24 @@ def test_query_on_postgresql_runs_one_read_only_statement(make_config, pg_url, s
     assert int(c.store.query(like).n[0]) == 2
     c.run(3)  # the store still writes after a refused query
     c.store.close()
+
+
+def test_query_leaves_no_session_state_on_postgresql(make_config, pg_url):
+    """`COPY ... TO STDOUT` left the connection waiting for a reader: the rollback raised and
+    `cosearch query` printed three tracebacks, exit 1. A session advisory lock outlived the
+    statement on the pooled connection."""
+    c = Campaign.from_config(load_config(make_config(trials=1)), storage=pg_url)
+    c.run()
+    for copy in ("COPY trials TO STDOUT", "/* rows */ copy (SELECT 1) TO STDOUT"):
+        with pytest.raises(QueryError, match="does not run COPY"):
+            c.store.query(copy)
+    c.store.query("SELECT pg_advisory_lock(424242)")
+    held = "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = 424242"
+    assert int(c.store.query(held).n[0]) == 0
+    c.run(2)
+    c.store.close()
+    r = run_cli("query", "COPY trials TO STDOUT", "--storage", pg_url)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "COPY" in r.stderr, r.stderr
 
 
 def test_query_on_memory_store_is_read_only(make_config):
