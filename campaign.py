@@ -430,26 +430,28 @@ class Campaign:
         seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
         if isinstance(self.strategy, WeightSharingStrategy):
             from cosearch._context import SearchContext
-            from cosearch.store._locks import LockHeld, try_store_lock
+            from cosearch.store._locks import LockHeld
 
             ctx = SearchContext(self, target, seed, progress=progress, callback=callback)
-            # one process trains the supernet: a second would run the same search again and
-            # add its trials on top (a worker joining a darts campaign ended it at 9/8)
-            try:
-                with try_store_lock(self.store.engine, self.store.url, f"cosearch-ws:{self.name}"):
-                    # holding it, no other process runs this search: a RUNNING trial is one a
-                    # killed run left (SIGTERM, SIGKILL); it stayed RUNNING forever
-                    with store_lock(
-                        self.store.engine, self.store.url, f"cosearch-claim:{self.name}"
-                    ):
-                        marked = recover_stale(study, self.store, grace_s=0.0, retry=False)
-                    self.strategy.run(ctx)
-            except LockHeld:
-                raise CosearchInputError(
-                    f"campaign {self.name!r} ({self.config.strategy}) is already running in "
-                    "another process; a weight-sharing search runs in one process (run it "
-                    "again when that one ends to resume)"
-                ) from None
+            outage = Outage(self.store, self.reconnect_s)
+            marked = 0
+            while True:
+                try:
+                    marked += self._run_weight_sharing(study, ctx)
+                    break
+                except LockHeld:
+                    raise CosearchInputError(
+                        f"campaign {self.name!r} ({self.config.strategy}) is already running "
+                        "in another process; a weight-sharing search runs in one process (run "
+                        "it again when that one ends to resume)"
+                    ) from None
+                except Exception as exc:
+                    if not outage.wait(exc):
+                        raise
+                    # the database is back: resume from the last checkpoint as a new run
+                    # would (the trial being reported is failed); the search lost at most
+                    # the work since that checkpoint
+                    outage.ok()
             self.attach_artifacts()
             return ctx.summary(time.perf_counter() - t0, interrupted_marked=marked)
         assert isinstance(self.strategy, SamplerStrategy)
@@ -556,6 +558,21 @@ class Campaign:
         for trial_id in unstarted_claims(study, self.store, me):
             self._fail(study, None, trial_id, INTERRUPTED)
         raise stop
+
+    def _run_weight_sharing(self, study: optuna.Study, ctx: Any) -> int:
+        """One pass of a weight-sharing strategy's run; returns the RUNNING trials a killed
+        run (or a lost connection) had left and that were failed first."""
+        from cosearch.store._locks import try_store_lock
+
+        # one process trains the supernet: a second would run the same search again and add
+        # its trials on top (a worker joining a darts campaign ended it at 9/8)
+        with try_store_lock(self.store.engine, self.store.url, f"cosearch-ws:{self.name}"):
+            # holding it, no other process runs this search: a RUNNING trial is one a killed
+            # run left (SIGTERM, SIGKILL) or one whose report the database lost
+            with store_lock(self.store.engine, self.store.url, f"cosearch-claim:{self.name}"):
+                marked = recover_stale(study, self.store, grace_s=0.0, retry=False)
+            self.strategy.run(ctx)
+        return marked
 
     def _fail_own(self, study: optuna.Study, me: str, outage: Outage) -> int:
         """Fail the trials this process left RUNNING when the database went away (their

@@ -238,3 +238,47 @@ def test_ctrl_c_while_a_worker_waits_for_its_database(make_config, pg_server, pg
     text = err.read_text()
     assert "interrupted: campaign at ?/100000 trials complete" in text, text
     back.join()
+
+
+def test_a_darts_search_resumes_from_its_checkpoint_when_its_database_comes_back(
+    pg_server, pg_url, capsys
+):
+    """A DARTS or Once-for-All run ended with the connection error (run it again to resume);
+    now it waits like a worker does, fails the trial whose report was lost, and resumes from
+    its last checkpoint: the same epochs as a run the outage never touched."""
+    import torch
+
+    from cosearch import Campaign, open_store
+
+    from ..search.test_darts import _config
+
+    cfg = _config(epochs=4, retrain_epochs=0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ref = Campaign(cfg, open_store("sqlite://"))
+        ref.run()
+        c = Campaign(cfg, open_store(pg_url))
+        real = c._run_one
+        threads = []
+
+        def run_one(*args, **kwargs):
+            if len(threads) == 0 and len(c.study.trials) == 3:  # the third epoch's report
+                threads.append(_cut_off(pg_server, pg_url, 3.0))
+            return real(*args, **kwargs)
+
+        c._run_one = run_one
+        summary = c.run()
+    finally:
+        torch.set_num_threads(before)
+    threads[0].join()
+    complete = [t for t in c.study.trials if t.state == TrialState.COMPLETE]
+    want = [t for t in ref.study.trials if t.state == TrialState.COMPLETE]
+    assert summary.completed == len(want) >= 4
+    assert [t.params for t in complete] == [t.params for t in want]
+    assert [t.values for t in complete] == [t.values for t in want]
+    failed = [t for t in c.study.trials if t.state == TrialState.FAIL]
+    assert len(failed) == 1 and summary.failed + summary.interrupted_marked >= 1
+    assert not [t for t in c.study.trials if t.state == TrialState.RUNNING]
+    err = capsys.readouterr().err
+    assert "warning: lost the database" in err and "database back after" in err
