@@ -434,10 +434,10 @@ class Campaign:
 
             ctx = SearchContext(self, target, seed, progress=progress, callback=callback)
             outage = Outage(self.store, self.reconnect_s)
-            marked = 0
+            recovered: list[int] = []  # per pass: the RUNNING trials failed before it ran
             while True:
                 try:
-                    marked += self._run_weight_sharing(study, ctx)
+                    self._run_weight_sharing(study, ctx, recovered)
                     break
                 except LockHeld:
                     raise CosearchInputError(
@@ -452,6 +452,8 @@ class Campaign:
                     # would (the trial being reported is failed); the search lost at most
                     # the work since that checkpoint
                     outage.ok()
+            marked = recovered[0]  # a killed run's; later passes fail the trials we lost
+            ctx.failed += sum(recovered[1:])
             self.attach_artifacts()
             return ctx.summary(time.perf_counter() - t0, interrupted_marked=marked)
         assert isinstance(self.strategy, SamplerStrategy)
@@ -559,9 +561,9 @@ class Campaign:
             self._fail(study, None, trial_id, INTERRUPTED)
         raise stop
 
-    def _run_weight_sharing(self, study: optuna.Study, ctx: Any) -> int:
-        """One pass of a weight-sharing strategy's run; returns the RUNNING trials a killed
-        run (or a lost connection) had left and that were failed first."""
+    def _run_weight_sharing(self, study: optuna.Study, ctx: Any, recovered: list[int]) -> None:
+        """One pass of a weight-sharing strategy's run; appends to ``recovered`` how many
+        RUNNING trials a killed run (or a lost connection) had left, failed first."""
         from cosearch.store._locks import try_store_lock
 
         # one process trains the supernet: a second would run the same search again and add
@@ -570,9 +572,8 @@ class Campaign:
             # holding it, no other process runs this search: a RUNNING trial is one a killed
             # run left (SIGTERM, SIGKILL) or one whose report the database lost
             with store_lock(self.store.engine, self.store.url, f"cosearch-claim:{self.name}"):
-                marked = recover_stale(study, self.store, grace_s=0.0, retry=False)
+                recovered.append(recover_stale(study, self.store, grace_s=0.0, retry=False))
             self.strategy.run(ctx)
-        return marked
 
     def _fail_own(self, study: optuna.Study, me: str, outage: Outage) -> int:
         """Fail the trials this process left RUNNING when the database went away (their
