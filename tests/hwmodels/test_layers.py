@@ -264,23 +264,28 @@ def test_extraction_is_fast() -> None:
     assert per_model < 0.05, f"{per_model * 1e3:.1f} ms for 200 nodes"
 
 
-def test_shape_arithmetic_is_folded_when_inference_cannot_follow_it() -> None:
-    # Reshape to Concat(Mod(Shape(x), [5, 4]), [3]) = (2, 2, 3): ONNX data propagation does not
-    # evaluate Mod, so extract_layers folds the shape arithmetic itself.
+def _reshape_by_mod(x: str) -> list[onnx.NodeProto]:
+    """Reshape ``x`` (2 x 6) to Concat(Mod(Shape(x), [5, 4]), [3]) = (2, 2, 3), then Relu:
+    ONNX data propagation does not evaluate Mod."""
+
     def const(name: str, values: list[int]) -> onnx.NodeProto:
         arr = numpy_helper.from_array(np.array(values, dtype=np.int64))
         return helper.make_node("Constant", [], [name], value=arr)
 
-    nodes = [
-        helper.make_node("Shape", ["x"], ["s"]),
+    return [
+        helper.make_node("Shape", [x], ["s"]),
         const("m", [5, 4]),
         helper.make_node("Mod", ["s", "m"], ["sm"]),
         const("three", [3]),
         helper.make_node("Concat", ["sm", "three"], ["target"], axis=0),
-        helper.make_node("Reshape", ["x", "target"], ["r"], name="reshape"),
+        helper.make_node("Reshape", [x, "target"], ["r"], name="reshape"),
         helper.make_node("Relu", ["r"], ["y"], name="relu"),
     ]
-    m = _model(nodes, [_vi("x", [2, 6])], [_vi("y", None)])
+
+
+def test_shape_arithmetic_is_folded_when_inference_cannot_follow_it() -> None:
+    # extract_layers folds the shape arithmetic itself
+    m = _model(_reshape_by_mod("x"), [_vi("x", [2, 6])], [_vi("y", None)])
     reshape, relu = extract_layers(m)
     assert (reshape.name, relu.name) == ("reshape", "relu")
     assert (relu.kind, relu.n, relu.c, relu.p) == ("eltwise", 2, 2, 3)
@@ -290,23 +295,10 @@ def test_folding_skips_small_weights_kept_in_an_external_file(tmp_path) -> None:
     # torch.onnx's dynamo exporter writes small biases to the .data file too; folding fed them
     # to onnx's reference evaluator, which failed on their missing data, so a transformer
     # whose Reshape targets needed folding could not be priced
-    def const(name: str, values: list[int]) -> onnx.NodeProto:
-        arr = numpy_helper.from_array(np.array(values, dtype=np.int64))
-        return helper.make_node("Constant", [], [name], value=arr)
-
     bias = numpy_helper.from_array(np.ones(6, np.float32), "bias")
     onnx.external_data_helper.set_external_data(bias, "w.data")
     bias.ClearField("raw_data")
-    nodes = [
-        helper.make_node("Add", ["x", "bias"], ["xb"]),
-        helper.make_node("Shape", ["xb"], ["s"]),
-        const("m", [5, 4]),
-        helper.make_node("Mod", ["s", "m"], ["sm"]),
-        const("three", [3]),
-        helper.make_node("Concat", ["sm", "three"], ["target"], axis=0),
-        helper.make_node("Reshape", ["xb", "target"], ["r"], name="reshape"),
-        helper.make_node("Relu", ["r"], ["y"], name="relu"),
-    ]
+    nodes = [helper.make_node("Add", ["x", "bias"], ["xb"]), *_reshape_by_mod("xb")]
     m = _model(nodes, [_vi("x", [2, 6])], [_vi("y", None)], [bias])
     add, reshape, relu = extract_layers(m)
     assert (relu.kind, relu.n, relu.c, relu.p) == ("eltwise", 2, 2, 3)
