@@ -528,7 +528,8 @@ def extract_layers(model: onnx.ModelProto, *, elem_bytes: int | None = None) -> 
         ]
         raise OnnxImportError(
             f"unsupported ONNX op type(s): {'; '.join(parts)}. "
-            f"Supported: {', '.join(sorted(SUPPORTED_OPS))}"
+            "The measured cost model (onnxruntime, `measured:cpu`) times any op it runs; the "
+            f"analytical ones price: {', '.join(sorted(SUPPORTED_OPS))}"
         )
 
     inferred = _infer(model)
