@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.metadata
 import sys
 import time
@@ -259,10 +260,11 @@ class Campaign:
         predictor of the same id, than the campaign's first trials: its front would compare
         the two kinds of numbers as one."""
         stored = study.user_attrs.get(MODELS_KEY)
+        now = self.evaluator.model_versions()
         if stored is None:  # campaigns made before this attribute kept only the cost source
             cost = (study.user_attrs.get("cosearch.sources") or {}).get("cost")
             stored = {} if cost is None else {"cost": cost}
-        now = self.evaluator.model_versions()
+            stored.update(self._predictors_replaced_since_the_start(now))
         for key, then in sorted(stored.items()):
             if key not in now or now[key] == then:
                 continue
@@ -294,6 +296,21 @@ class Campaign:
                 key=role,
                 path=self.config.path,
             )
+
+    def _predictors_replaced_since_the_start(self, now: dict[str, str]) -> dict[str, str]:
+        """For a campaign made before ``MODELS_KEY``: its predictor sources whose stored
+        predictor was made after the campaign began (replaced with ``--replace`` since),
+        each as ``{source: "before <campaign start>"}``. Both times are the store's UTC."""
+        row = self.store.campaign(self.name)
+        if row is None or row.get("created_at") is None:
+            return {}
+        began = row["created_at"].replace(tzinfo=None)
+        out = {}
+        for key, made in now.items():
+            if key.startswith("predictor:") and made:
+                if dt.datetime.fromisoformat(made).replace(tzinfo=None) > began:
+                    out[key] = f"before {began.isoformat(timespec='seconds')} UTC"
+        return out
 
     def _identity(self) -> dict[str, Any]:
         """The config's identity, plus the structure digest of a network read from a file

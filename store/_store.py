@@ -7,6 +7,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -720,7 +721,14 @@ def _use_wal(engine: sa.Engine) -> None:
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         try:
-            cur.execute("PRAGMA journal_mode=WAL")
+            try:
+                cur.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                # a file still in rollback-journal mode (made before 2026-11-27) switches only
+                # when no other connection writes: go on in its mode, which waits for locks
+                # (it refused even `cosearch status` while an old worker wrote)
+                if "locked" not in str(exc):
+                    raise
             cur.execute("PRAGMA synchronous=NORMAL")
         finally:
             cur.close()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from cosearch.errors import StoreError
+from cosearch.errors import StoreInputError
 from cosearch.store import schema
 
 Migration = Callable[[sa.Connection], None]
@@ -34,10 +34,58 @@ def _v3_indexes(conn: sa.Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _v4_masked_configs(conn: sa.Connection) -> None:
+    """Mask the storage password in the configs stored before cosearch masked it (2026-12-07).
+
+    The version itself matters too: a cosearch from before it neither masks passwords nor
+    checks a campaign's model versions (one added row_stationary v1 trials to a campaign
+    priced with v2), and it refuses a store whose schema is newer than it knows."""
+    t = schema.campaigns
+    for cid, text in conn.execute(sa.select(t.c.campaign_id, t.c.config_toml)).all():
+        masked = mask_stored_config(text)
+        if masked != text:
+            conn.execute(sa.update(t).where(t.c.campaign_id == cid).values(config_toml=masked))
+
+
+def mask_stored_config(text: str) -> str:
+    """``text`` (a stored campaign TOML) with its storage URL's password masked. A form
+    :func:`~cosearch.config.text_to_store` cannot mask (TOML escapes in the value, a
+    multi-line string; cosearch now refuses them) loses its ``storage`` lines and every line
+    that holds the password: the password matters more than the copy's ``storage`` key,
+    which no worker reads (each is given its own)."""
+    import re
+    import tomllib
+    from urllib.parse import quote
+
+    from sqlalchemy.engine import make_url
+
+    from cosearch.config import text_to_store
+
+    try:
+        storage = tomllib.loads(text).get("storage")
+        password = make_url(storage).password if isinstance(storage, str) else None
+    except (tomllib.TOMLDecodeError, sa.exc.ArgumentError, ValueError):
+        return text
+    if not password:
+        return text
+    try:
+        return text_to_store(text, storage)
+    except ValueError:
+        forms = (str(password), quote(str(password), safe=""))
+        key = re.compile(r"""^\s*["']?storage["']?\s*=""")
+        kept = [
+            line
+            for line in text.splitlines(keepends=True)
+            if not key.match(line) and not any(f in line for f in forms)
+        ]
+        return "".join(kept)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _v1_initial),
     (2, "worker heartbeats", _v2_heartbeats),
     (3, "indexes for 100,000-trial queries", _v3_indexes),
+    (4, "storage passwords masked in stored configs", _v4_masked_configs),
 ]
 LATEST = MIGRATIONS[-1][0]
 
@@ -66,8 +114,8 @@ def _upgrade(engine: sa.Engine) -> int:
         schema.schema_version.create(conn, checkfirst=True)
     with engine.begin() as conn:
         before = current_version(conn)
-    if before > LATEST:
-        raise StoreError(
+    if before > LATEST:  # exit 2 at the command line, as the other refused stores
+        raise StoreInputError(
             f"the store's cosearch schema is version {before}, newer than this "
             f"cosearch ({LATEST}); upgrade cosearch to open it"
         )

@@ -114,6 +114,16 @@ def test_a_replaced_predictor_does_not_score_more_trials_of_a_campaign(
     with pytest.raises(ConfigError, match="predictor 'acc' was replaced"):
         resumed.run(4)
     assert resumed.count() == 3 and len(resumed.pareto()) >= 1  # still readable
+    # a campaign made before cosearch recorded the predictors' times (2026-12-07): the
+    # predictor newer than the campaign is the replaced one (it resumed and mixed the two)
+    from cosearch.campaign import MODELS_KEY
+
+    storage = resumed.study._storage
+    storage.set_study_user_attr(resumed.study._study_id, MODELS_KEY, None)
+    legacy = Campaign.from_config(load_config(path), storage=db_url)
+    assert legacy.study.user_attrs[MODELS_KEY] is None
+    with pytest.raises(ConfigError, match="predictor 'acc' was replaced .* made before "):
+        legacy.run(4)
 
 
 def test_accuracy_std_of_a_predictor_can_be_constrained(

@@ -257,12 +257,12 @@ def test_migration_3_indexes_on_new_and_upgraded_stores(tmp_path):
     with store.engine.begin() as conn:
         for index in schema.V3_INDEXES:
             index.drop(conn)
-        conn.execute(schema.schema_version.delete().where(schema.schema_version.c.version == 3))
+        conn.execute(schema.schema_version.delete().where(schema.schema_version.c.version >= 3))
     store.close()
     store = open_store(url)
     assert wanted <= _indexes(store.engine)
     with store.engine.connect() as conn:
-        assert migrations.current_version(conn) == 3
+        assert migrations.current_version(conn) == migrations.LATEST
     store.close()
     # Optuna still accepts the schema as its own, at its head revision
     storage = optuna.storages.RDBStorage(url)

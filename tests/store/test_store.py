@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from cosearch import Campaign, load_config, open_store
 from cosearch.errors import QueryError, StoreInputError
-from cosearch.store import migrations
+from cosearch.store import migrations, schema
 
 from ..conftest import run_cli
 
@@ -60,13 +60,66 @@ def test_schema_version_recorded_and_idempotent(db_url):
     store.close()
 
 
+def test_migration_4_masks_the_passwords_older_cosearch_stored(tmp_path):
+    """Configs stored before 2026-12-07 kept the storage URL's password in plain text; opening
+    the store with this cosearch masks them, and the schema version it adds keeps an older
+    cosearch (which stored passwords and mixed cost-model versions) out of the store."""
+    import tomllib
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    pg = "postgresql+psycopg://cosearch:s3cret%2Fpw@db.example:5432/runs"
+    texts = {
+        "plain": f'name = "a"\nstorage = "{pg}"\n[space]\nnetwork = "nb201"\n',
+        "escaped": 'name = "b"\nstorage = "postgresql://u:p\\u0040ss@h/db"\n',  # unmaskable
+        "none": 'name = "c"\nstorage = "sqlite:///x.db"\n',
+    }
+    store = open_store(url)
+    for name, text in texts.items():
+        store.add_campaign(name, name, text, {}, {})
+    with store.engine.begin() as conn:
+        conn.execute(schema.schema_version.delete().where(schema.schema_version.c.version == 4))
+    store.close()
+    store = open_store(url)
+    got = {
+        r["name"]: r["config_toml"]
+        for r in store.query("SELECT * FROM campaigns").to_dict("records")
+    }
+    store.close()
+    assert "s3cret" not in got["plain"]
+    assert tomllib.loads(got["plain"])["storage"] == pg.replace("s3cret%2Fpw", "***")
+    assert "p@ss" not in got["escaped"] and "p\\u0040ss" not in got["escaped"]
+    assert got["none"] == texts["none"]
+
+
 def test_newer_schema_is_refused(db_url):
     store = open_store(db_url)
     with store.engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO cosearch_schema_version VALUES (99, '2030-01-01')")
     store.close()
-    with pytest.raises(Exception, match="newer than this cosearch"):
+    with pytest.raises(StoreInputError, match="newer than this cosearch"):
         open_store(db_url)
+    r = run_cli("status", "--storage", db_url)  # one line, exit 2 (was 1)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "upgrade cosearch" in r.stderr
+
+
+def test_a_store_in_rollback_journal_mode_waits_for_a_writer(tmp_path):
+    """Stores made before 2026-11-27 13:31 are in rollback-journal mode; switching one to WAL
+    needs the file to itself, and failed at once (`status` exited 2 within a second, 'database
+    is locked') while an old worker wrote. Now it goes on in its mode and waits for the lock."""
+    import threading
+
+    path = tmp_path / "old.db"
+    url = f"sqlite:///{path}"
+    open_store(url).close()
+    raw = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    assert raw.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
+    raw.execute("BEGIN IMMEDIATE")  # a writer in the old mode
+    release = threading.Timer(3.0, lambda: raw.execute("ROLLBACK"))
+    release.start()
+    r = run_cli("status", "--storage", url)
+    release.join()
+    raw.close()
+    assert r.returncode == 0, r.stderr
 
 
 def test_read_commands_do_not_create_databases(tmp_path):
