@@ -26,6 +26,7 @@ from cosearch.errors import (
     ConfigError,
     CosearchError,
     CosearchInputError,
+    MeasurementError,
     OnnxImportError,
     StoreInputError,
 )
@@ -1121,7 +1122,7 @@ def cmd_hw(args: argparse.Namespace) -> int:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     try:
         result = evaluate_model(model, args.accelerator, cost_model=args.cost_model)
-    except OnnxImportError as err:  # onnxruntime failing on the model: name the file
+    except (OnnxImportError, MeasurementError) as err:  # the model is the input: name it
         raise OnnxImportError(f"{args.model}: {err}") from err
     if args.format == "json":
         _out(json.dumps(result, indent=2, default=str))

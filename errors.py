@@ -11,6 +11,7 @@ __all__ = [
     "CosearchInputError",
     "ConfigError",
     "OnnxImportError",
+    "MeasurementError",
     "StoreError",
     "QueryError",
     "UnknownNameError",
@@ -59,6 +60,11 @@ class UnknownNameError(ConfigError):
 
 class OnnxImportError(CosearchInputError):
     """An ONNX file or model cannot be used (truncated, not ONNX, unsupported, absurd)."""
+
+
+class MeasurementError(CosearchError):
+    """A model could not be timed: onnxruntime failed while running it (out of memory, a
+    shape it refuses at run time). In a campaign the trial fails and the search goes on."""
 
 
 class StoreError(CosearchError):

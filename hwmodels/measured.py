@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cosearch.errors import ConfigError, OnnxImportError
+from cosearch.errors import ConfigError, MeasurementError, OnnxImportError
 from cosearch.hwmodels._base import (
     Accelerator,
     Cost,
@@ -320,7 +320,8 @@ class MeasuredCostModel(CostModel):
                 CUDA provider, or a graph input has a type that cannot be fed.
             OnnxImportError: the model's weights are external data it does not hold (load it
                 with ``load_onnx(..., load_weights=True)``) or graph inputs of a structure-only
-                copy (``strip_weights``), or onnxruntime refuses or fails to run it.
+                copy (``strip_weights``), or onnxruntime refuses it.
+            MeasurementError: onnxruntime accepted the model but failed running it.
         """
         import onnxruntime as ort
 
@@ -366,14 +367,17 @@ class MeasuredCostModel(CostModel):
             session = ort.InferenceSession(
                 model.SerializeToString(), sess_options=opts, providers=[provider]
             )
-            # the first run, warm-up or timed, inside the try: some models fail only when run
-            # (a Reshape to the wrong element count)
+        except Exception as err:  # onnxruntime raises its own types (Fail, InvalidGraph, ...)
+            raise OnnxImportError(f"onnxruntime cannot run the model: {_first_line(err)}") from err
+        try:  # the first run, warm-up or timed: some models fail only when run (a Reshape to
+            # the wrong element count), and any may run out of memory
             t0 = time.perf_counter_ns()
             session.run(None, feeds)
             first_ms = (time.perf_counter_ns() - t0) * 1e-6
-        except Exception as err:  # onnxruntime raises its own types (Fail, InvalidGraph, ...)
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise OnnxImportError(f"onnxruntime cannot run the model: {first}") from err
+        except Exception as err:
+            raise MeasurementError(
+                f"onnxruntime failed running the model: {_first_line(err)}"
+            ) from err
         if self.warmup == 0:
             samples.append(first_ms)
         for _ in range(self.warmup - 1):
@@ -425,3 +429,7 @@ def _gpu_name() -> str:
         except OSError:
             continue
     return "unknown GPU"
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

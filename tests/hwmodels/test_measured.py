@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from cosearch.errors import ConfigError, OnnxImportError
+from cosearch.errors import ConfigError, MeasurementError, OnnxImportError
 from cosearch.hwmodels import Accelerator, Layer, get_cost_model
 from cosearch.hwmodels.measured import LatencyMeasurement, MeasuredCostModel
 from cosearch.spaces import get_hardware_space
@@ -131,12 +131,47 @@ def test_a_model_that_fails_when_run_is_one_clear_error(tmp_path) -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     for warmup in (0, 2):
-        with pytest.raises(OnnxImportError, match="onnxruntime cannot run the model"):
+        with pytest.raises(MeasurementError, match="onnxruntime failed running the model"):
             MeasuredCostModel(warmup=warmup, repeats=1).measure(model, CPU)
     onnx.save(model, tmp_path / "bad.onnx")
     r = run_cli("hw", "eval", str(tmp_path / "bad.onnx"), "--accelerator", "measured:cpu")
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
-    assert r.stderr.startswith(f"error: {tmp_path / 'bad.onnx'}: onnxruntime cannot run")
+    assert r.stderr.startswith(f"error: {tmp_path / 'bad.onnx'}: onnxruntime failed running")
+
+
+def test_a_candidate_that_fails_when_run_fails_its_trial_only(tmp_path, monkeypatch) -> None:
+    # onnxruntime running out of memory on one candidate: that trial fails, the search goes on
+    # (an input error, which ends a campaign, ended it)
+    import cosearch
+
+    toml = tmp_path / "m.toml"
+    toml.write_text(
+        'name = "timed"\nseed = 0\ntrials = 3\n[space]\nnetwork = "nb201"\n'
+        'hardware = "device"\n[objectives]\naccuracy = "maximize"\nlatency_ms = "minimize"\n'
+        '[evaluate]\naccuracy = "benchmark:nb201/cifar10"\ncost = "measured:cpu"\n'
+        'artifacts = "none"\n[strategy]\nname = "random"\n'
+    )
+    real, made = ort.InferenceSession.__init__, []
+
+    def init(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        made.append(self)
+        if len(made) == 2:  # the second candidate
+
+            def run(*a, **k):
+                raise RuntimeError("Non-zero status code returned: bad allocation")
+
+            self.run = run
+
+    monkeypatch.setattr(ort.InferenceSession, "__init__", init)
+    c = cosearch.Campaign.from_config(
+        cosearch.load_config(toml), storage=f"sqlite:///{tmp_path / 'c.db'}"
+    )
+    c.evaluator.cost_model.warmup, c.evaluator.cost_model.repeats = 1, 2
+    summary = c.run()
+    assert (summary.completed, summary.failed) == (3, 1)
+    (failed,) = [t for t in c.study.trials if t.state.name == "FAIL"]
+    assert "bad allocation" in failed.user_attrs["fail_reason"]
 
 
 def test_timing_needs_the_weights_of_an_external_data_file(tmp_path) -> None:
