@@ -104,12 +104,54 @@ def _held(engine: sa.Engine, url: str, key: str, *, wait: bool, suffix: str) -> 
         with engine.connect() as conn:
             got = conn.execute(sa.text(f"SELECT {take}(:k)"), {"k": k}).scalar()
             conn.commit()
+            if got is False and _end_own_orphan(conn, k):
+                got = conn.execute(sa.text(f"SELECT {take}(:k)"), {"k": k}).scalar()
+                conn.commit()
             if got is False:  # pg_advisory_lock returns void (None)
                 raise LockHeld(key)
+            if not wait:
+                pid = int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+                conn.commit()
+                _held_by_us[k] = (pid, conn)
             try:
                 yield
             finally:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": k})
                 conn.commit()
+                _held_by_us.pop(k, None)  # not reached when the connection was lost
         return
     yield
+
+
+#: PostgreSQL try-locks this process took: key -> (server process, connection) holding it
+_held_by_us: dict[int, tuple[int, sa.Connection]] = {}
+
+
+def _end_own_orphan(conn: sa.Connection, k: int) -> bool:
+    """End the server session that still holds try-lock ``k`` for this process after the
+    connection to it was cut (a network cut leaves the session idle on the server, holding its
+    locks, until TCP keepalive ends it: hours); True when one was ended and the lock is free.
+    Only a session this process took the lock on is ended, and only while it holds ``k``."""
+    import time
+
+    pid, ours = _held_by_us.get(k, (None, None))
+    if pid is None or ours is None or not ours.closed:
+        return False  # a block of this process still holds it: that is no orphan
+    holds = sa.text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = :pid "
+        "AND classid = :hi AND objid = :lo AND objsubid = 1 AND granted"
+    )
+    args = {"pid": pid, "hi": (k >> 32) & 0xFFFFFFFF, "lo": k & 0xFFFFFFFF}
+    if not conn.execute(holds, args).scalar():
+        conn.commit()
+        return False
+    conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    conn.commit()
+    for _ in range(50):  # the session ends, and its locks go, shortly after the signal
+        if not conn.execute(holds, args).scalar():
+            conn.commit()
+            _held_by_us.pop(k, None)
+            return True
+        conn.commit()
+        time.sleep(0.1)
+    return False
