@@ -606,7 +606,7 @@ def _fix_input_dims(graph: onnx.GraphProto, batch: int, symbols: dict[str, int])
                 value = symbols[sym]
             elif (sym and sym in on_batch_axis) or (not sym and axis == 0):
                 value = batch
-                from_batch.add(sym or f"axis 0 of {vi.name!r}")
+                from_batch.add(f"{sym} (axis 0)" if sym else f"axis 0 of {vi.name!r}")
             else:
                 value = 1
                 defaulted.add(sym or f"axis {axis} of {vi.name!r}")
@@ -622,7 +622,7 @@ def _fix_input_dims(graph: onnx.GraphProto, batch: int, symbols: dict[str, int])
             key="batch",
         )
     if defaulted:  # with several symbols, which one took the batch is worth saying
-        took = f"; {', '.join(sorted(from_batch))} (axis 0) set to the batch, {batch}"
+        took = f"; {', '.join(sorted(from_batch))} set to the batch, {batch}"
         warnings.warn(
             f"symbolic input dimension(s) {', '.join(sorted(defaulted))} set to 1"
             f"{took if from_batch else ''}",

@@ -48,37 +48,51 @@ def _v4_masked_configs(conn: sa.Connection) -> None:
 
 
 def mask_stored_config(text: str) -> str:
-    """``text`` (a stored campaign TOML) with its storage URL's password masked. A form
+    """``text`` (a stored campaign TOML) with its storage URL's password masked, as
+    ``user:password@`` or as a query key (``?password=``). A form
     :func:`~cosearch.config.text_to_store` cannot mask (TOML escapes in the value, a
-    multi-line string; cosearch now refuses them) loses its ``storage`` lines and every line
+    multi-line string; cosearch now refuses them) loses its ``storage`` value and every line
     that holds the password: the password matters more than the copy's ``storage`` key,
     which no worker reads (each is given its own)."""
     import re
     import tomllib
-    from urllib.parse import quote
-
-    from sqlalchemy.engine import make_url
+    from urllib.parse import parse_qsl, quote, urlsplit
 
     from cosearch.config import text_to_store
+    from cosearch.store import display_url
 
     try:
         storage = tomllib.loads(text).get("storage")
-        password = make_url(storage).password if isinstance(storage, str) else None
-    except (tomllib.TOMLDecodeError, sa.exc.ArgumentError, ValueError):
+    except tomllib.TOMLDecodeError:
         return text
-    if not password:
+    if not isinstance(storage, str) or display_url(storage) == storage:
         return text
     try:
         return text_to_store(text, storage)
     except ValueError:
-        forms = (str(password), quote(str(password), safe=""))
-        key = re.compile(r"""^\s*["']?storage["']?\s*=""")
-        kept = [
-            line
-            for line in text.splitlines(keepends=True)
-            if not key.match(line) and not any(f in line for f in forms)
-        ]
-        return "".join(kept)
+        pass
+    parts = urlsplit(storage)
+    secrets = [parts.password or ""] + [
+        v
+        for k, v in parse_qsl(parts.query)
+        if k.lower() in ("password", "passwd", "pwd", "sslpassword")
+    ]
+    forms = {f for v in secrets if v for f in (v, quote(v, safe=""))}
+    key = re.compile(r"""^\s*["']?storage["']?\s*=(.*)""", re.S)
+    kept: list[str] = []
+    closing = None  # the quotes that end a multi-line value being dropped
+    for line in text.splitlines(keepends=True):
+        if closing is not None:
+            closing = None if closing in line else closing
+            continue
+        found = key.match(line)
+        if found:
+            opened = [q for q in ('"""', "'''") if found.group(1).count(q) == 1]
+            closing = opened[0] if opened else None
+            continue
+        if not any(f in line for f in forms):
+            kept.append(line)
+    return "".join(kept)
 
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [

@@ -72,6 +72,8 @@ def test_migration_4_masks_the_passwords_older_cosearch_stored(tmp_path):
         "plain": f'name = "a"\nstorage = "{pg}"\n[space]\nnetwork = "nb201"\n',
         "escaped": 'name = "b"\nstorage = "postgresql://u:p\\u0040ss@h/db"\n',  # unmaskable
         "none": 'name = "c"\nstorage = "sqlite:///x.db"\n',
+        "query": 'name = "d"\nstorage = "postgresql://u@h/db?sslmode=require&password=hunter2"\n',
+        "multiline": 'name = "e"\nstorage = """postgresql://u:longsecret@h/\\\n  db"""\nseed = 1\n',
     }
     store = open_store(url)
     for name, text in texts.items():
@@ -89,6 +91,10 @@ def test_migration_4_masks_the_passwords_older_cosearch_stored(tmp_path):
     assert tomllib.loads(got["plain"])["storage"] == pg.replace("s3cret%2Fpw", "***")
     assert "p@ss" not in got["escaped"] and "p\\u0040ss" not in got["escaped"]
     assert got["none"] == texts["none"]
+    assert "hunter2" not in got["query"] and "password=***" in got["query"]
+    # the whole multi-line value goes: the copy still parses (workers and export read it)
+    assert "longsecret" not in got["multiline"]
+    assert tomllib.loads(got["multiline"]) == {"name": "e", "seed": 1}
 
 
 def test_newer_schema_is_refused(db_url):
