@@ -127,6 +127,13 @@ class Section:
         return path
 
 
+def _reruns(md: Path) -> list[str]:
+    """The paragraphs of ``md`` starting "Rerun of": a rerun on another machine that did not
+    reproduce every number, which the report repeats next to those numbers."""
+    paras = [ln for ln in md.read_text().splitlines() if ln.startswith("Rerun of ")]
+    return [x for ln in paras for x in ("", ln)]
+
+
 def search_section(s: Section) -> list[str]:
     lines = ["## Search strategies: hypervolume vs trials", ""]
     plt = _plt()
@@ -152,6 +159,7 @@ def search_section(s: Section) -> list[str]:
     reach = table_under(marl, "Trials each strategy")
     lines += ["", "Trials each strategy (row) needs to reach another's final mean hypervolume:", ""]
     lines += _md_table(reach)
+    lines += _reruns(marl)
     notes.append(f"marl: {machine_line(marl)[:120]}")
     sweep = RESULTS / f"search_marl_sweep{s.suffix}.md"
     if sweep.exists():
@@ -457,6 +465,7 @@ def ofa_section(s: Section) -> list[str]:
         f"Machine: {machine_line(md)}",
         "",
         *_md_table(t),
+        *_reruns(md),
     ]
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))

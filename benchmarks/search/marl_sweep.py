@@ -102,7 +102,7 @@ def _reading(finals: dict[str, tuple[float, float, int | None]]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--jobs", type=int, default=2, help="runs side by side (processes)")
-    ap.add_argument("--quick", action="store_true", help="2 seeds, 2 settings")
+    ap.add_argument("--quick", action="store_true", help="2 seeds, 3 settings")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     name = "search_marl_sweep_quick.md" if args.quick else "search_marl_sweep.md"
