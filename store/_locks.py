@@ -139,7 +139,8 @@ def _end_own_orphan(conn: sa.Connection, k: int) -> bool:
         return False  # a block of this process still holds it: that is no orphan
     holds = sa.text(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = :pid "
-        "AND classid = :hi AND objid = :lo AND objsubid = 1 AND granted"
+        "AND classid = :hi AND objid = :lo AND objsubid = 1 AND granted AND database = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database())"
     )
     args = {"pid": pid, "hi": (k >> 32) & 0xFFFFFFFF, "lo": k & 0xFFFFFFFF}
     if not conn.execute(holds, args).scalar():
