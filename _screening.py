@@ -118,7 +118,13 @@ class Screener:
             cost=screen.cost,
             latency=screen.latency,
             store=campaign.store,
+            seed=campaign.config.seed,
+            trusted=not campaign.config.stored,
         )
+        mine, full = self.evaluator.trained, campaign.evaluator.trained
+        if mine is not None and full is not None and mine.dataset == full.dataset:
+            # fewer epochs than the promoted candidates get: a proxy of their accuracy
+            mine.fidelity = min(1.0, mine.epochs / full.epochs)
         provided = set(self.evaluator.metric_names())
         cfg = campaign.config
         self.objectives = [o for o in cfg.objectives if o.metric in provided]

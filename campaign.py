@@ -130,6 +130,8 @@ class Campaign:
             cost=config.cost_source,
             latency=config.latency_source,
             store=store,
+            seed=config.seed,
+            trusted=not config.stored,
         )
         if "accuracy_std" in {*config.metric_names, *(c.metric for c in config.constraints)}:
             if "accuracy_std" not in self.evaluator.metric_names():

@@ -20,7 +20,8 @@ A campaign file looks like::
     constraints = ["area_mm2 <= 4"]
 
     [evaluate]
-    accuracy = "benchmark:nb201/cifar10"   # or "predictor:<id>" (a predictor in the store)
+    accuracy = "benchmark:nb201/cifar10"   # or "predictor:<id>" (a predictor in the store),
+                                           # or "train:digits/5ep" (train each candidate)
     cost = "analytical:systolic"
     # latency = "predictor:<id>"           (optional: latency_ms from a stored predictor)
 
@@ -381,7 +382,7 @@ def parse_config(
         "evaluate.accuracy",
         None,
         types=str,
-        what='an accuracy source such as "benchmark:nb201/cifar10"',
+        what='an accuracy source such as "benchmark:nb201/cifar10" or "train:digits/5ep"',
     )
     cost = r.get("evaluate.cost", None, types=str, what=_COST_RULE)
     if cost is None:

@@ -2,8 +2,9 @@
 
 Sources are short strings (DESIGN.md section 3): ``benchmark:nb201/cifar10`` for a published
 table, ``analytical:systolic/v1`` for a cost model, ``measured:...`` for a real device,
-``predictor:<id>`` for a predictor stored in the store's ``predictors`` table, and later
-``train:...``, ``supernet:...``.
+``predictor:<id>`` for a predictor stored in the store's ``predictors`` table,
+``train:<dataset>/<N>ep`` for a candidate trained from scratch (:mod:`cosearch._trained`), and
+``supernet:...`` from a weight-sharing strategy.
 
 Benchmark latency: ``latency="benchmark:nb201/<device>"`` replaces ``latency_ms`` of nb201
 candidates with the published measurement of that cell on ``<device>`` (fidelity 1.0; the other
@@ -40,12 +41,13 @@ from cosearch.hwmodels import Accelerator, Cost, Layer, get_cost_model
 from cosearch.spaces import Architecture, HardwareSpace, NetworkSpace
 
 if TYPE_CHECKING:
+    from cosearch._trained import TrainedAccuracy
     from cosearch.store import Store
     from cosearch.store.layer_cache import LayerCostCache
 
 __all__ = ["Measurement", "Metrics", "Evaluation", "Evaluator", "NB201_LATENCY_DEVICES"]
 
-_ACCURACY_KINDS = ("benchmark", "predictor")
+_ACCURACY_KINDS = ("benchmark", "predictor", "train")
 _COST_KINDS = ("analytical", "measured")
 _LATENCY_KINDS = ("predictor", "benchmark")
 #: devices of ``latency = "benchmark:nb201/<device>"`` (columns of nb201_latency.csv.gz)
@@ -126,7 +128,12 @@ class Evaluator:
         layer_cache_layers: int = 50_000,
         cost_cache: LayerCostCache | None = None,
         store: Store | None = None,
+        seed: int = 0,
+        trusted: bool = True,
     ) -> None:
+        """``seed`` and ``trusted`` matter to a ``train:`` accuracy source only: the campaign
+        seed, and whether the dataset spec came from the user rather than a store
+        (:class:`cosearch._trained.TrainedAccuracy`)."""
         self.network = network
         self.hardware = hardware
         self.accuracy_source = accuracy
@@ -134,6 +141,7 @@ class Evaluator:
         self.store = store
         self._accuracy_table: str | None = None
         self._accuracy_predictor: str | None = None
+        self._trained: TrainedAccuracy | None = None
         self._latency_predictor: str | None = None
         self._latency_device: str | None = None
         self._predictors: dict[str, Any] = {}
@@ -158,6 +166,11 @@ class Evaluator:
                         )
         if accuracy is not None and accuracy.startswith("predictor:"):
             _, self._accuracy_predictor = _split_source(accuracy, "accuracy", _ACCURACY_KINDS)
+        elif accuracy is not None and accuracy.startswith("train:"):
+            from cosearch._trained import TrainedAccuracy, parse_train_source
+
+            dataset, epochs = parse_train_source(accuracy)
+            self._trained = TrainedAccuracy(network, dataset, epochs, seed=seed, trusted=trusted)
         elif accuracy is not None:
             _, table = _split_source(accuracy, "accuracy", _ACCURACY_KINDS)
             if table not in network.benchmarks:
@@ -243,6 +256,11 @@ class Evaluator:
         device = getattr(self.hardware, "device_name", None) or DEFAULT_DEVICE
         return MeasuredCostModel.source_for(device)
 
+    @property
+    def trained(self) -> TrainedAccuracy | None:
+        """The ``train:`` accuracy source, or None."""
+        return self._trained
+
     def model_versions(self) -> dict[str, str]:
         """What exactly produces the metrics, where a later cosearch or a retrained predictor
         could give other numbers under the same source name: the cost model's source with its
@@ -291,7 +309,8 @@ class Evaluator:
         """The metrics :meth:`evaluate` records. ``accuracy_std`` comes with an accuracy
         predictor that gives one (``gp``, ``ensemble``); without a store to look at the
         predictor (config validation), it is assumed to."""
-        names = ["accuracy"] if self._accuracy_table or self._accuracy_predictor else []
+        has_accuracy = self._accuracy_table or self._accuracy_predictor or self._trained
+        names = ["accuracy"] if has_accuracy else []
         if self._accuracy_predictor is not None and (
             self.store is None or self.predictor(self._accuracy_predictor).has_std
         ):
@@ -338,6 +357,12 @@ class Evaluator:
             out["accuracy"] = Measurement(value, p.source, p.fidelity, time.perf_counter() - t0)
             if std is not None:
                 out["accuracy_std"] = Measurement(std, p.source, p.fidelity, 0.0)
+        if self._trained is not None and "accuracy" not in out:
+            t0 = time.perf_counter()
+            value = self._trained(arch)
+            out["accuracy"] = Measurement(
+                value, self._trained.source, self._trained.fidelity, time.perf_counter() - t0
+            )
         if self._latency_predictor is not None and "latency_ms" not in out:
             t0 = time.perf_counter()
             value, _ = self._predicted(self._latency_predictor, arch)

@@ -1,0 +1,183 @@
+"""The ``train:<dataset>/<N>ep`` accuracy source: black-box campaigns train their candidates."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+import torch
+
+from cosearch import Campaign, load_config
+from cosearch.errors import ConfigError
+from cosearch.evaluate import Evaluator
+from cosearch.spaces import get_hardware_space, get_space
+
+from .conftest import run_cli
+
+SMALL = {"channels": 8, "cells_per_stage": 1}
+CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|" + (
+    "nor_conv_3x3~2|"
+)
+CUT = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"  # the output never sees the input
+
+TOML = """
+name = "{name}"
+seed = 0
+trials = {trials}
+
+[space]
+network = "nb201"
+hardware = "systolic"
+
+[space.net]
+channels = 8
+cells_per_stage = 1
+
+[objectives]
+accuracy = "maximize"
+latency_ms = "minimize"
+
+[evaluate]
+accuracy = "{source}"
+
+[strategy]
+name = "random"
+{extra}
+"""
+
+
+def _evaluator(source: str = "train:digits/2ep", **kw) -> Evaluator:
+    return Evaluator(
+        get_space("nb201", **SMALL),
+        get_hardware_space("systolic"),
+        accuracy=source,
+        cost="analytical:systolic",
+        **kw,
+    )
+
+
+def test_trained_accuracy_tells_a_learning_cell_from_a_cut_off_one():
+    ev = _evaluator()
+    net, acc = ev.network, ev.hardware.default()
+    good = ev.evaluate(net.build(net.from_string(CONV)), acc).metrics["accuracy"]
+    cut = ev.evaluate(net.build(net.from_string(CUT)), acc).metrics["accuracy"]
+    assert good.source == "train:digits/2ep" and good.fidelity == 1.0 and good.seconds > 0
+    assert good.value > 80  # ten digit classes: chance is 10 %
+    assert cut.value < 25
+    # the trained network's shapes come from the dataset, the priced one's from the options
+    assert ev.trained is not None and ev.trained.data().image_size == 8
+    stem = ev.layers(net.build(net.from_string(CONV)))[0]
+    assert (stem.c, stem.h, stem.w) == (3, 32, 32)  # CIFAR-sized, as the options say
+
+
+def test_the_same_candidate_gets_the_same_accuracy_on_any_thread_count(monkeypatch):
+    arch = get_space("nb201", **SMALL).build(get_space("nb201").from_string(CONV))
+    before = torch.get_num_threads()
+    values = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        ev = _evaluator()
+        values.append(ev.evaluate(arch, ev.hardware.default()).metrics["accuracy"].value)
+    torch.set_num_threads(before)
+    assert values[0] == values[1]
+    assert torch.get_num_threads() == before
+    # another campaign seed draws another batch order (and dataset split)
+    other = _evaluator(seed=1)
+    assert other.evaluate(arch, other.hardware.default()).metrics["accuracy"].value != values[0]
+
+
+def test_a_network_met_again_with_another_accelerator_is_not_retrained(monkeypatch):
+    from cosearch.search import _retrain
+
+    calls = []
+    real = _retrain.train_from_scratch
+    monkeypatch.setattr(
+        _retrain, "train_from_scratch", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    ev = _evaluator("train:digits/1ep")
+    arch = ev.network.build(ev.network.from_string(CONV))
+    rng = __import__("numpy").random.default_rng(0)
+    values = {
+        ev.evaluate(arch, ev.hardware.build(ev.hardware.sample(rng))).metrics["accuracy"].value
+        for _ in range(3)
+    }
+    assert len(calls) == 1 and len(values) == 1
+
+
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        ("train:digits", "must look like 'train:<dataset>/<N>ep'"),
+        ("train:digits/0ep", "N from 1 to 9999"),
+        ("train:digits/5epochs", "must look like"),
+        ("train:mnist/5ep", "unknown dataset 'mnist'"),
+    ],
+)
+def test_a_malformed_train_source_is_refused(source, words):
+    with pytest.raises(ConfigError, match=words) as info:
+        _evaluator(source)
+    assert info.value.key == "accuracy"
+
+
+def test_spaces_that_are_not_image_classifiers_are_refused():
+    with pytest.raises(ConfigError, match="'flexibert' is not one"):
+        Evaluator(
+            get_space("flexibert"),
+            get_hardware_space("systolic"),
+            accuracy="train:digits/1ep",
+            cost="analytical:systolic",
+        )
+
+
+def test_a_module_dataset_read_back_from_a_store_is_not_run():
+    ev = _evaluator("train:os:getcwd/1ep", trusted=False)
+    arch = ev.network.build(ev.network.from_string(CONV))
+    with pytest.raises(ConfigError, match="COSEARCH_TRUSTED_DATASETS"):
+        ev.evaluate(arch, ev.hardware.default())
+
+
+def test_ofa_candidates_train_at_their_own_resolution():
+    space = get_space(
+        "ofa_mbv3",
+        width_mult=0.25,
+        in_channels=1,
+        num_classes=10,
+        stem_stride=1,
+        resolutions=[12],
+    )
+    ev = Evaluator(
+        space,
+        get_hardware_space("systolic"),
+        accuracy="train:digits/1ep",
+        cost="analytical:systolic",
+    )
+    params = space.sample(__import__("numpy").random.default_rng(0))
+    assert params["net.r"] == 12
+    value = ev.evaluate(space.build(params), ev.hardware.default()).metrics["accuracy"].value
+    assert 0.0 <= value <= 100.0
+
+
+def test_a_campaign_records_trained_accuracy_and_screens_with_fewer_epochs(tmp_path):
+    path = tmp_path / "c.toml"
+    screen = '[screen]\naccuracy = "train:digits/1ep"\ncandidates = 3\npromote = 1\n'
+    path.write_text(TOML.format(name="c", trials=2, source="train:digits/2ep", extra=screen))
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    c = Campaign.from_config(load_config(path), storage=url)
+    c.run_screened()
+    main = optuna.load_study(study_name="c", storage=url)
+    screened = optuna.load_study(study_name="c:screen", storage=url)
+    assert len(main.trials) == 2 and len(screened.trials) >= 3
+    assert all(t.user_attrs["sources"]["accuracy"] == "train:digits/2ep" for t in main.trials)
+    fid = c.store.query(
+        "SELECT DISTINCT source, fidelity FROM measurements WHERE metric = 'accuracy'"
+    )
+    rows = sorted(fid.itertuples(index=False, name=None))
+    assert rows == [("train:digits/1ep", 0.5), ("train:digits/2ep", 1.0)]
+    c.store.close()
+
+
+def test_the_cli_names_a_bad_train_source_in_one_line(tmp_path):
+    path = tmp_path / "b.toml"
+    path.write_text(TOML.format(name="b", trials=1, source="train:digits/five", extra=""))
+    out = run_cli("run", str(path), "--storage", f"sqlite:///{tmp_path / 'b.db'}")
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "train:<dataset>/<N>ep" in out.stderr
