@@ -122,6 +122,8 @@ class Screener:
             trusted=not campaign.config.stored,
         )
         mine, full = self.evaluator.trained, campaign.evaluator.trained
+        if mine is not None:
+            mine.lookup = campaign.trained_before
         if mine is not None and full is not None and mine.dataset == full.dataset:
             # fewer epochs than the promoted candidates get: a proxy of their accuracy
             mine.fidelity = min(1.0, mine.epochs / full.epochs)

@@ -19,7 +19,8 @@ batch order from the campaign seed and the digest, and training runs on one torc
 (torch's CPU kernels give thread-count-dependent sums), so every worker and every rerun gets
 the same accuracy for the same candidate. A candidate trained once in a process is not trained
 again when it comes back with another accelerator (joint searches pair one network with many
-accelerators).
+accelerators), and in a campaign a network that a finished trial already trained (another
+worker's, an earlier run's) takes that trial's accuracy.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -109,6 +111,9 @@ class TrainedAccuracy:
         self._data: DataSplits | None = None
         self._space: NetworkSpace | None = None
         self._done: OrderedDict[str, float] = OrderedDict()
+        #: ``lookup(digest, source)``: the accuracy a finished trial of the campaign already
+        #: recorded for the architecture (another worker, an earlier run), or None
+        self.lookup: Callable[[str, str], float | None] | None = None
 
     def data(self) -> DataSplits:
         """The dataset's splits, loaded on first use."""
@@ -144,6 +149,10 @@ class TrainedAccuracy:
         if done is not None:
             self._done.move_to_end(arch.digest)
             return done
+        if self.lookup is not None:
+            done = self.lookup(arch.digest, self.source)
+            if done is not None:
+                return self._remember(arch.digest, done)
         import torch
 
         from cosearch.search._retrain import train_from_scratch
@@ -165,7 +174,10 @@ class TrainedAccuracy:
             torch.set_num_threads(threads)
         if not np.isfinite(value):  # pragma: no cover - accuracy() counts correct labels
             raise RuntimeError(f"training {arch.digest} gave accuracy {value}")
-        self._done[arch.digest] = value
+        return self._remember(arch.digest, value)
+
+    def _remember(self, digest: str, value: float) -> float:
+        self._done[digest] = value
         while len(self._done) > _REMEMBERED:
             self._done.popitem(last=False)
         return value

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
+import sqlalchemy as sa
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
@@ -133,6 +134,8 @@ class Campaign:
             seed=config.seed,
             trusted=not config.stored,
         )
+        if self.evaluator.trained is not None:
+            self.evaluator.trained.lookup = self.trained_before
         if "accuracy_std" in {*config.metric_names, *(c.metric for c in config.constraints)}:
             if "accuracy_std" not in self.evaluator.metric_names():
                 raise ConfigError(
@@ -328,6 +331,17 @@ class Campaign:
         self.study  # noqa: B018 - creates the campaign row
         assert self._campaign_id is not None
         return self._campaign_id
+
+    def trained_before(self, digest: str, source: str) -> float | None:
+        """The accuracy from ``source`` (a ``train:`` source) that a finished trial of this
+        campaign recorded for architecture ``digest``, or None (also when the store cannot
+        be read now: the candidate is then trained, which gives the same value)."""
+        from cosearch.store.queries import measured_value
+
+        try:
+            return measured_value(self.store.engine, self.campaign_id, digest, "accuracy", source)
+        except sa.exc.DBAPIError:
+            return None
 
     def _study_id(self) -> int:
         return self.store.optuna_storage.get_study_id_from_name(self.name)

@@ -478,6 +478,31 @@ def metric_values(
     return np.asarray(ids, dtype=np.int64), np.asarray(vals, dtype=float), list(sources)
 
 
+def measured_value(
+    engine: sa.Engine, campaign_id: int, architecture_digest: str, metric: str, source: str
+) -> float | None:
+    """A value of ``metric`` from ``source`` that a COMPLETE trial of the campaign already
+    measured on the architecture ``architecture_digest`` (any accelerator), or None."""
+    ms, ev, t = schema.measurements, schema.evaluations, optuna_tables().trials
+    q = (
+        sa.select(ms.c.value)
+        .select_from(
+            ms.join(ev, ev.c.trial_id == ms.c.trial_id).join(t, t.c.trial_id == ms.c.trial_id)
+        )
+        .where(
+            ev.c.campaign_id == campaign_id,
+            ev.c.architecture_digest == architecture_digest,
+            ms.c.metric == metric,
+            ms.c.source == source,
+            t.c.state == TrialState.COMPLETE,
+        )
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        value = conn.execute(q).scalar()
+    return None if value is None else float(value)
+
+
 def trial_fidelities(
     engine: sa.Engine, study_id: int, metrics: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -181,3 +181,24 @@ def test_the_cli_names_a_bad_train_source_in_one_line(tmp_path):
     out = run_cli("run", str(path), "--storage", f"sqlite:///{tmp_path / 'b.db'}")
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "train:<dataset>/<N>ep" in out.stderr
+
+
+def test_a_resumed_campaign_takes_the_accuracy_its_trials_already_trained(tmp_path, monkeypatch):
+    from cosearch.search import _retrain
+
+    path = tmp_path / "r.toml"
+    path.write_text(TOML.format(name="r", trials=2, source="train:digits/1ep", extra=""))
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    first = Campaign.from_config(load_config(path), storage=url)
+    first.run()
+    trained = {t.number: t.values[0] for t in first.trials()}
+    first.store.close()
+    # a new process: nothing remembered in memory, only the store knows
+    c = Campaign.from_config(load_config(path), storage=url)
+    monkeypatch.setattr(_retrain, "train_from_scratch", lambda *a, **k: pytest.fail("retrained"))
+    net = c.evaluator.network
+    for t in c.trials():
+        arch = net.build({k: v for k, v in t.params.items() if k.startswith("net.")})
+        value = c.evaluator.evaluate(arch, c.hardware.default()).metrics["accuracy"].value
+        assert value == trained[t.number]
+    c.store.close()
