@@ -29,9 +29,7 @@ import hashlib
 import re
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-import numpy as np
+from typing import TYPE_CHECKING, NamedTuple
 
 from cosearch.errors import ConfigError
 
@@ -41,7 +39,7 @@ if TYPE_CHECKING:
     from cosearch.search.data import DataSplits
     from cosearch.spaces import Architecture, NetworkSpace
 
-__all__ = ["TrainedAccuracy", "parse_train_source"]
+__all__ = ["Trained", "TrainedAccuracy", "parse_train_source"]
 
 _EPOCHS = re.compile(r"([1-9][0-9]{0,3})ep")
 #: at most this many candidates' accuracies are remembered per process
@@ -66,6 +64,16 @@ def parse_train_source(source: str, key: str = "accuracy") -> tuple[str, int]:
     except ConfigError as exc:
         raise ConfigError(f"source {source!r}: {exc.args[0]}", key=key) from exc
     return spec, int(match.group(1))
+
+
+class Trained(NamedTuple):
+    """One candidate's training: its test accuracy (percent) after ``epochs`` epochs (fewer
+    than the source's when stopped early), and the test accuracy after each epoch (empty
+    when the accuracy was remembered or looked up rather than trained here)."""
+
+    accuracy: float
+    epochs: int
+    curve: tuple[float, ...] = ()
 
 
 class TrainedAccuracy:
@@ -110,10 +118,10 @@ class TrainedAccuracy:
         self.fidelity = 1.0
         self._data: DataSplits | None = None
         self._space: NetworkSpace | None = None
-        self._done: OrderedDict[str, float] = OrderedDict()
-        #: ``lookup(digest, source)``: the accuracy a finished trial of the campaign already
-        #: recorded for the architecture (another worker, an earlier run), or None
-        self.lookup: Callable[[str, str], float | None] | None = None
+        self._done: OrderedDict[str, float] = OrderedDict()  # trained to the last epoch
+        #: ``lookup(digest, source, fidelity)``: the accuracy a finished trial of the campaign
+        #: recorded for the architecture trained to the end (another worker, an earlier run)
+        self.lookup: Callable[[str, str, float], float | None] | None = None
 
     def data(self) -> DataSplits:
         """The dataset's splits, loaded on first use."""
@@ -142,17 +150,21 @@ class TrainedAccuracy:
                 ) from exc
         return self._space
 
-    def __call__(self, arch: Architecture) -> float:
-        """Test accuracy (percent) of ``arch`` trained from scratch; the same ``arch`` again
-        (by digest) returns the remembered value."""
+    def __call__(
+        self, arch: Architecture, stop: Callable[[int, float], bool] | None = None
+    ) -> Trained:
+        """Train ``arch`` from scratch; ``stop(epoch, test accuracy)``, asked after every
+        epoch but the last, ends training early when it returns True. An ``arch`` trained to
+        the end before (by digest) gives the remembered accuracy."""
         done = self._done.get(arch.digest)
         if done is not None:
             self._done.move_to_end(arch.digest)
-            return done
+            return Trained(done, self.epochs)
         if self.lookup is not None:
-            done = self.lookup(arch.digest, self.source)
+            done = self.lookup(arch.digest, self.source, self.fidelity)
             if done is not None:
-                return self._remember(arch.digest, done)
+                self._remember(arch.digest, done)
+                return Trained(done, self.epochs)
         import torch
 
         from cosearch.search._retrain import train_from_scratch
@@ -164,23 +176,28 @@ class TrainedAccuracy:
             module = _resized(module, resolution)
         blob = f"{self.seed}:{arch.digest}".encode()
         seed = int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") >> 1
+        curve: list[float] = []
+
+        def after_epoch(epoch: int, accuracy: float) -> bool:
+            curve.append(accuracy)
+            return stop is not None and epoch < self.epochs and stop(epoch, accuracy)
+
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)  # dropout, if a network has any
-                value = float(train_from_scratch(module, data, self.epochs, seed))
+                train_from_scratch(module, data, self.epochs, seed, after_epoch=after_epoch)
         finally:
             torch.set_num_threads(threads)
-        if not np.isfinite(value):  # pragma: no cover - accuracy() counts correct labels
-            raise RuntimeError(f"training {arch.digest} gave accuracy {value}")
-        return self._remember(arch.digest, value)
+        if len(curve) == self.epochs:
+            self._remember(arch.digest, curve[-1])
+        return Trained(curve[-1], len(curve), tuple(curve))
 
-    def _remember(self, digest: str, value: float) -> float:
+    def _remember(self, digest: str, value: float) -> None:
         self._done[digest] = value
         while len(self._done) > _REMEMBERED:
             self._done.popitem(last=False)
-        return value
 
 
 def _resized(module: torch.nn.Module, resolution: int) -> torch.nn.Module:

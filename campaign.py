@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import optuna
@@ -332,16 +332,98 @@ class Campaign:
         assert self._campaign_id is not None
         return self._campaign_id
 
-    def trained_before(self, digest: str, source: str) -> float | None:
-        """The accuracy from ``source`` (a ``train:`` source) that a finished trial of this
-        campaign recorded for architecture ``digest``, or None (also when the store cannot
-        be read now: the candidate is then trained, which gives the same value)."""
+    def trained_before(self, digest: str, source: str, fidelity: float) -> float | None:
+        """The accuracy from ``source`` (a ``train:`` source) at ``fidelity`` or above (not
+        stopped early) that a finished trial of this campaign recorded for architecture
+        ``digest``, or None (also when the store cannot be read now: the candidate is then
+        trained, which gives the same value)."""
         from cosearch.store.queries import measured_value
 
         try:
-            return measured_value(self.store.engine, self.campaign_id, digest, "accuracy", source)
+            return measured_value(
+                self.store.engine, self.campaign_id, digest, "accuracy", source, fidelity
+            )
         except sa.exc.DBAPIError:
             return None
+
+    def early_stop_rule(self) -> Callable[[Mapping[str, Measurement], int, float], bool]:
+        """The ``early_stop = "dominated"`` rule for one candidate (``[evaluate]``).
+
+        A candidate's costs are known before it trains. After epoch ``e`` (not the last) with
+        test accuracy ``a``, its training stops when
+        - it violates a constraint on a metric already known (it cannot reach the feasible
+          front whatever its accuracy), or
+        - it would end dominated even if it gained, from epoch ``e`` to the end, as much
+          accuracy as any candidate trained to the end with the same source has gained
+          (``a + max gain < A``), where ``A`` is the final accuracy of a finished feasible
+          trial that is at least as good on every other objective. The gains are those of
+          at least :data:`EARLY_STOP_MIN_CURVES` such candidates; with fewer, only the first
+          rule applies.
+        The stopped trial is COMPLETE with the accuracy it had, at fidelity ``e / epochs``,
+        so it leaves the campaign's default front (the highest fidelity) but still tells the
+        sampler that the region is poor. The finished trials are read from the store once per
+        candidate, at its first epoch.
+        """
+        trained = self.evaluator.trained
+        assert trained is not None
+        others = [o for o in self.config.objectives if o.metric != "accuracy"]
+        known = [c for c in self.config.constraints if c.metric != "accuracy"]
+        finished: _FullyTrained | None = None
+
+        def at_least_as_good(ref: list[float], mine: list[float]) -> bool:
+            for o, r, m in zip(others, ref, mine):
+                if (r > m) if o.direction == "minimize" else (r < m):
+                    return False
+            return True
+
+        def rule(metrics: Mapping[str, Measurement], epoch: int, accuracy: float) -> bool:
+            nonlocal finished
+            if any(c.metric in metrics and c.violation(metrics[c.metric].value) > 0 for c in known):
+                return True
+            if any(o.metric not in metrics for o in others):
+                return False
+            if finished is None:
+                finished = self._fully_trained(trained.source, trained.epochs, others)
+            if finished.curves < EARLY_STOP_MIN_CURVES:
+                return False
+            best = accuracy + finished.max_gain[epoch - 1]
+            mine = [metrics[o.metric].value for o in others]
+            return any(
+                final > best and at_least_as_good(values, mine)
+                for final, values in finished.feasible
+            )
+
+        return rule
+
+    def _fully_trained(self, source: str, epochs: int, others: list[Any]) -> _FullyTrained:
+        """What :meth:`early_stop_rule` needs of the campaign's COMPLETE trials trained for all
+        ``epochs`` with ``source``."""
+        from cosearch.store.queries import objective_table, user_attr_values
+
+        engine, study_id = self.store.engine, self._study_id()
+        done = TrialState.COMPLETE
+        curves = user_attr_values(engine, study_id, "learning_curve", state=done)
+        stopped = user_attr_values(engine, study_id, "stopped_at_epoch", state=done)
+        sources = user_attr_values(engine, study_id, "sources", state=done)
+        table = objective_table(engine, study_id, len(self.config.objectives))
+        names = self.config.metric_names
+        columns = [names.index(o.metric) for o in others]
+        full = {
+            tid: [float(v) for v in curve]
+            for tid, curve in curves.items()
+            if isinstance(curve, list)
+            and len(curve) == epochs
+            and tid not in stopped
+            and (sources.get(tid) or {}).get("accuracy") == source
+        }
+        gains = np.array([[c[-1] - v for v in c] for c in full.values()]).reshape(-1, epochs)
+        feasible = [
+            (full[int(tid)][-1], [float(values[c]) for c in columns])
+            for tid, values, ok in zip(table.trial_ids, table.values, table.feasible)
+            if ok and int(tid) in full
+        ]
+        max_gain = gains.max(axis=0).tolist() if len(gains) else [0.0] * epochs
+        return _FullyTrained(len(full), max_gain, feasible)
 
     def _study_id(self) -> int:
         return self.store.optuna_storage.get_study_id_from_name(self.name)
@@ -667,8 +749,11 @@ class Campaign:
             }
             arch = self.network.build(params)
             acc = self.hardware.build(params)
-            ev = self.evaluator.evaluate(arch, acc, given=given)
-            for key, value in (user_attrs or {}).items():
+            early_stop = None
+            if self.config.early_stop == "dominated" and self.evaluator.trained is not None:
+                early_stop = self.early_stop_rule()
+            ev = self.evaluator.evaluate(arch, acc, given=given, early_stop=early_stop)
+            for key, value in {**ev.notes, **(user_attrs or {})}.items():
                 storage.set_trial_user_attr(trial_id, key, value)
             onnx_bytes = None
             if arch.digest not in self._known_archs:
@@ -947,6 +1032,17 @@ def _suggest(trial: optuna.Trial, name: str, dist: Any) -> Any:
     if isinstance(dist, FloatDistribution):
         return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
     raise TypeError(f"unsupported distribution for {name}: {dist!r}")
+
+
+#: ``early_stop = "dominated"`` judges by dominance only once this many candidates were
+#: trained to the end (their largest gains bound what a candidate behind them can still gain)
+EARLY_STOP_MIN_CURVES = 5
+
+
+class _FullyTrained(NamedTuple):
+    curves: int  # candidates trained to the end with the source
+    max_gain: list[float]  # per epoch e (from 1): the largest final - accuracy after e
+    feasible: list[tuple[float, list[float]]]  # (final accuracy, other objectives) if feasible
 
 
 def stored_config(store: Store, row: Mapping[str, Any]) -> CampaignConfig:

@@ -152,6 +152,9 @@ class CampaignConfig:
     layer_cache: str = "auto"
     #: which trials get dashboard artifacts (ONNX, per-layer plot, accelerator JSON)
     artifacts: str = "front"
+    #: "off", or "dominated": stop training a candidate (``train:`` accuracy) that a finished
+    #: trial dominates at the same epoch (see :meth:`cosearch.Campaign.early_stop_rule`)
+    early_stop: str = "off"
     strategy: str = "random"
     strategy_options: Mapping[str, Any] = field(default_factory=dict)
     storage: str | None = None
@@ -377,7 +380,7 @@ def parse_config(
             "objectives", '[objectives] needs at least one metric, e.g. accuracy = "maximize"'
         )
 
-    r.table("evaluate", ("accuracy", "cost", "latency", "layer_cache", "artifacts"))
+    r.table("evaluate", ("accuracy", "cost", "latency", "layer_cache", "artifacts", "early_stop"))
     accuracy = r.get(
         "evaluate.accuracy",
         None,
@@ -407,6 +410,25 @@ def parse_config(
             f'evaluate.artifacts must be "front", "all" or "none"; got {artifacts!r}',
         )
 
+    early_stop = r.get("evaluate.early_stop", "off", types=str, what='"off" or "dominated"')
+    if early_stop not in ("off", "dominated"):
+        raise r.error(
+            "evaluate.early_stop",
+            f'evaluate.early_stop must be "off" or "dominated"; got {early_stop!r}',
+        )
+    if early_stop != "off" and not (accuracy or "").startswith("train:"):
+        raise r.error(
+            "evaluate.early_stop",
+            f"evaluate.early_stop = {early_stop!r} stops training candidates early; it needs an "
+            f'accuracy source "train:<dataset>/<N>ep", not {accuracy!r}',
+        )
+    if early_stop != "off" and Objective("accuracy", "maximize") not in objectives:
+        raise r.error(
+            "evaluate.early_stop",
+            'evaluate.early_stop needs accuracy = "maximize" among the objectives: it stops '
+            "candidates whose accuracy a finished trial beats at no higher cost",
+        )
+
     screen = (
         _parse_screen(r, default_cost_source(hardware, hw_ranges)) if "screen" in data else None
     )
@@ -430,6 +452,7 @@ def parse_config(
         latency_source=latency,
         layer_cache=layer_cache,
         artifacts=artifacts,
+        early_stop=early_stop,
         strategy=strategy,
         strategy_options=strategy_options,
         storage=storage,

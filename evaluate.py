@@ -30,8 +30,8 @@ import gzip
 import io
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -94,8 +94,18 @@ class Metrics(Mapping[str, Measurement]):
 
 @dataclass(frozen=True)
 class Evaluation:
+    """What :meth:`Evaluator.evaluate` gives: the metrics, the cost model's :class:`Cost`,
+    and ``notes`` for the trial's user attributes (a trained candidate's ``learning_curve``,
+    and ``stopped_at_epoch`` when its training was stopped early)."""
+
     metrics: Metrics
     cost: Cost
+    notes: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: ``early_stop(metrics so far, epoch, test accuracy after it) -> stop?``: see
+#: :meth:`Evaluator.evaluate`
+EarlyStop = Callable[[Mapping[str, "Measurement"], int, float], bool]
 
 
 def _split_source(source: str, key: str, kinds: tuple[str, ...]) -> tuple[str, str]:
@@ -340,10 +350,39 @@ class Evaluator:
         acc: Accelerator,
         *,
         given: Mapping[str, Measurement] | None = None,
+        early_stop: EarlyStop | None = None,
     ) -> Evaluation:
         """Metrics of ``(arch, acc)``. ``given`` metrics (measured by a weight-sharing
-        strategy, e.g. supernet accuracy) are taken as they are and not recomputed."""
-        out: dict[str, Measurement] = dict(given or {})
+        strategy, e.g. supernet accuracy) are taken as they are and not recomputed.
+
+        With a ``train:`` accuracy source the costs are computed first, and ``early_stop`` is
+        asked after every epoch but the last whether to stop training there; a stopped
+        candidate's accuracy is that epoch's, with fidelity ``epochs trained / epochs``."""
+        ev = self._evaluate(arch, acc, dict(given or {}))
+        if self._trained is None or "accuracy" in ev.metrics:
+            return ev
+        t0 = time.perf_counter()
+        stop = None
+        if early_stop is not None:
+            costs = dict(ev.metrics)
+
+            def stop(epoch: int, accuracy: float) -> bool:
+                return early_stop(costs, epoch, accuracy)
+
+        run = self._trained(arch, stop)
+        fidelity = self._trained.fidelity * run.epochs / self._trained.epochs
+        seconds = time.perf_counter() - t0
+        measured = Measurement(run.accuracy, self._trained.source, fidelity, seconds)
+        notes: dict[str, Any] = {}
+        if run.curve:
+            notes["learning_curve"] = list(run.curve)
+        if run.epochs < self._trained.epochs:
+            notes["stopped_at_epoch"] = run.epochs
+        return Evaluation(Metrics({"accuracy": measured, **ev.metrics}), ev.cost, notes)
+
+    def _evaluate(
+        self, arch: Architecture, acc: Accelerator, out: dict[str, Measurement]
+    ) -> Evaluation:
         if self._accuracy_table is not None and "accuracy" not in out:
             t0 = time.perf_counter()
             value = self.network.benchmark_accuracy(arch.genotype, self._accuracy_table)
@@ -357,12 +396,6 @@ class Evaluator:
             out["accuracy"] = Measurement(value, p.source, p.fidelity, time.perf_counter() - t0)
             if std is not None:
                 out["accuracy_std"] = Measurement(std, p.source, p.fidelity, 0.0)
-        if self._trained is not None and "accuracy" not in out:
-            t0 = time.perf_counter()
-            value = self._trained(arch)
-            out["accuracy"] = Measurement(
-                value, self._trained.source, self._trained.fidelity, time.perf_counter() - t0
-            )
         if self._latency_predictor is not None and "latency_ms" not in out:
             t0 = time.perf_counter()
             value, _ = self._predicted(self._latency_predictor, arch)

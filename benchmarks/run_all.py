@@ -51,6 +51,7 @@ BENCHES = [
     Bench("marl_sweep", "benchmarks/search/marl_sweep.py"),
     Bench("bayesian", "benchmarks/search/bayesian_compare.py", full=["--jobs", "2"]),
     Bench("bayesian_bound", "benchmarks/search/bayesian_bound.py"),
+    Bench("early_stop", "benchmarks/search/early_stop.py"),
     Bench("darts", "benchmarks/darts/darts_bench.py"),
     Bench("ofa", "benchmarks/ofa/ofa_bench.py"),
     Bench("fewshot", "benchmarks/predictors/fewshot_bench.py"),

@@ -13,6 +13,7 @@ test split.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cosearch.search.data import DataSplits, batches
@@ -49,6 +50,7 @@ def train_from_scratch(
     lr: float = 0.05,
     weight_decay: float = 3e-4,
     device: str = "cpu",
+    after_epoch: Callable[[int, float], bool] | None = None,
 ) -> float:
     """Train ``module`` (its initial weights as given: "from scratch" means untrained) for
     ``epochs`` epochs on ``data.train + data.val``; return its test accuracy in percent.
@@ -56,6 +58,9 @@ def train_from_scratch(
     ``seed`` fixes the batch order (a private ``torch.Generator``; the global RNG is not
     touched). ``module`` is trained in place and left in eval mode. ``epochs = 0`` scores the
     untrained module. Raises ValueError for ``epochs < 0`` or ``batch_size < 1``.
+
+    ``after_epoch(epoch, test accuracy)`` (epochs counted from 1) is called after every epoch
+    with the test accuracy then; training stops after an epoch where it returns True.
     """
     import torch
     from torch.nn import functional as F
@@ -83,6 +88,10 @@ def train_from_scratch(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(module.parameters(), 5.0)
             opt.step()
+        if after_epoch is not None:
+            score = accuracy(module, data.test, device=device)
+            if after_epoch(epoch + 1, score) or epoch + 1 == epochs:
+                return score
     return accuracy(module, data.test, device=device)
 
 

@@ -479,10 +479,16 @@ def metric_values(
 
 
 def measured_value(
-    engine: sa.Engine, campaign_id: int, architecture_digest: str, metric: str, source: str
+    engine: sa.Engine,
+    campaign_id: int,
+    architecture_digest: str,
+    metric: str,
+    source: str,
+    min_fidelity: float = 0.0,
 ) -> float | None:
-    """A value of ``metric`` from ``source`` that a COMPLETE trial of the campaign already
-    measured on the architecture ``architecture_digest`` (any accelerator), or None."""
+    """A value of ``metric`` from ``source``, at ``min_fidelity`` or above, that a COMPLETE
+    trial of the campaign already measured on the architecture ``architecture_digest`` (any
+    accelerator), or None."""
     ms, ev, t = schema.measurements, schema.evaluations, optuna_tables().trials
     q = (
         sa.select(ms.c.value)
@@ -494,6 +500,7 @@ def measured_value(
             ev.c.architecture_digest == architecture_digest,
             ms.c.metric == metric,
             ms.c.source == source,
+            ms.c.fidelity >= min_fidelity,
             t.c.state == TrialState.COMPLETE,
         )
         .limit(1)

@@ -202,3 +202,93 @@ def test_a_resumed_campaign_takes_the_accuracy_its_trials_already_trained(tmp_pa
         value = c.evaluator.evaluate(arch, c.hardware.default()).metrics["accuracy"].value
         assert value == trained[t.number]
     c.store.close()
+
+
+ES_TOML = TOML.replace(
+    '[objectives]\naccuracy = "maximize"\nlatency_ms = "minimize"\n',
+    '[objectives]\naccuracy = "maximize"\nlatency_ms = "minimize"\nenergy_mj = "minimize"\n'
+    'constraints = ["area_mm2 <= 4"]\n',
+).replace('accuracy = "{source}"', 'accuracy = "{source}"\nearly_stop = "{early_stop}"')
+
+
+def _curves(c: Campaign) -> dict[int, list[float]]:
+    # a network already trained in the campaign takes its accuracy: no curve of its own
+    return {t.number: t.user_attrs.get("learning_curve", []) for t in c.trials()}
+
+
+def test_early_stopping_keeps_the_front_and_trains_fewer_epochs(tmp_path):
+    runs = {}
+    for mode in ("off", "dominated"):
+        path = tmp_path / f"{mode}.toml"
+        text = ES_TOML.format(
+            name=mode, trials=16, source="train:digits/3ep", extra="", early_stop=mode
+        )
+        path.write_text(text)
+        c = Campaign.from_config(load_config(path), storage=f"sqlite:///{tmp_path / 'e.db'}")
+        c.run()
+        runs[mode] = c
+    full, early = runs["off"], runs["dominated"]
+    # the random sampler proposes the same candidates whatever the values
+    assert [t.params for t in full.trials()] == [t.params for t in early.trials()]
+    assert [t.number for t in early.pareto()] == [t.number for t in full.pareto()]
+    epochs = {m: sum(len(v) for v in _curves(c).values()) for m, c in runs.items()}
+    assert epochs["off"] >= 3 * 14 and epochs["dominated"] < 0.8 * epochs["off"]
+    for t in early.trials():
+        stopped = t.user_attrs.get("stopped_at_epoch")
+        curve = t.user_attrs.get("learning_curve", [])
+        if _curves(full)[t.number]:
+            assert curve == _curves(full)[t.number][: len(curve)]  # the same training, cut short
+        if stopped is not None:
+            assert len(curve) == stopped < 3 and t.values[0] == curve[-1]
+            if t.user_attrs["metrics"]["area_mm2"] > 4:
+                assert stopped == 1  # cannot be feasible: stopped at once
+    fids = early.store.query("SELECT fidelity FROM measurements WHERE metric = 'accuracy'")
+    assert {round(f, 4) for f in fids["fidelity"]} <= {0.3333, 0.6667, 1.0}
+    for c in runs.values():
+        c.store.close()
+
+
+def test_a_candidate_stopped_early_is_trained_in_full_when_it_comes_back(tmp_path):
+    path = tmp_path / "s.toml"
+    text = ES_TOML.format(
+        name="s", trials=1, source="train:digits/2ep", extra="", early_stop="dominated"
+    )
+    path.write_text(text)
+    c = Campaign.from_config(load_config(path), storage=f"sqlite:///{tmp_path / 's.db'}")
+    net = c.evaluator.network
+    arch = net.build(net.from_string(CONV))
+    big = c.hardware.build(
+        {
+            **c.hardware.sample(__import__("numpy").random.default_rng(0)),
+            "hw.pe_rows": 64,
+            "hw.pe_cols": 64,
+        }
+    )
+    stopped = c.evaluator.evaluate(arch, big, early_stop=c.early_stop_rule())
+    assert stopped.metrics["area_mm2"].value > 4  # infeasible: stopped after the first epoch
+    assert stopped.notes["stopped_at_epoch"] == 1 and stopped.metrics["accuracy"].fidelity == 0.5
+    again = c.evaluator.evaluate(arch, c.hardware.default(), early_stop=c.early_stop_rule())
+    assert "stopped_at_epoch" not in again.notes and len(again.notes["learning_curve"]) == 2
+    assert again.metrics["accuracy"].fidelity == 1.0
+    c.store.close()
+
+
+@pytest.mark.parametrize(
+    "source, early_stop, objectives, words",
+    [
+        ("train:digits/2ep", "median", None, 'must be "off" or "dominated"'),
+        ("benchmark:nb201/cifar10", "dominated", None, 'needs an accuracy source "train:'),
+        ("train:digits/2ep", "dominated", 'latency_ms = "minimize"\n', 'accuracy = "maximize"'),
+    ],
+)
+def test_early_stop_settings_that_cannot_work_are_refused(
+    tmp_path, source, early_stop, objectives, words
+):
+    text = ES_TOML.format(name="x", trials=1, source=source, extra="", early_stop=early_stop)
+    if objectives is not None:
+        text = text.replace('accuracy = "maximize"\n', "")
+    path = tmp_path / "x.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=words) as info:
+        load_config(path)
+    assert info.value.key == "evaluate.early_stop"
