@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 __all__ = ["Trained", "TrainedAccuracy", "parse_train_source"]
 
 _EPOCHS = re.compile(r"([1-9][0-9]{0,3})ep")
+#: the training recipe; a change of what it computes must bump it (a campaign records it and
+#: refuses to mix two recipes' accuracies)
+RECIPE_VERSION = "v1"
 #: at most this many candidates' accuracies are remembered per process
 _REMEMBERED = 65_536
 

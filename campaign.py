@@ -291,6 +291,14 @@ class Campaign:
                     key="cost",
                     path=self.config.path,
                 )
+            if key == "train":
+                raise ConfigError(
+                    f"campaign {self.name!r} trained its candidates with {then}, and this "
+                    f"cosearch trains with {now[key]}; new trials would mix the two recipes' "
+                    "accuracies in one front. Use a new name to search with the new recipe",
+                    key="accuracy",
+                    path=self.config.path,
+                )
             pid = key.split(":", 1)[1]
             role = "accuracy" if self.config.accuracy_source == key else "latency"
             raise ConfigError(

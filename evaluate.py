@@ -277,6 +277,10 @@ class Evaluator:
         version (for a timed device, with the machine that times it), and each stored
         predictor's creation time (``--replace`` makes a new one)."""
         out = {"cost": self.cost_source}
+        if self._trained is not None:
+            from cosearch._trained import RECIPE_VERSION
+
+            out["train"] = f"{self._trained.source} recipe {RECIPE_VERSION}"
         if out["cost"].startswith("measured:"):  # timings are only comparable on one machine
             device = getattr(self.hardware, "device_name", None) or "cpu"
             out["cost"] += f" on {self.cost_model.machine(device)}"

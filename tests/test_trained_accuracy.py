@@ -292,3 +292,19 @@ def test_early_stop_settings_that_cannot_work_are_refused(
     with pytest.raises(ConfigError, match=words) as info:
         load_config(path)
     assert info.value.key == "evaluate.early_stop"
+
+
+def test_a_campaign_refuses_to_resume_with_another_training_recipe(tmp_path, monkeypatch):
+    from cosearch import _trained
+
+    path = tmp_path / "v.toml"
+    path.write_text(TOML.format(name="v", trials=1, source="train:digits/1ep", extra=""))
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+    c = Campaign.from_config(load_config(path), storage=url)
+    c.run()
+    c.store.close()
+    monkeypatch.setattr(_trained, "RECIPE_VERSION", "v2")
+    later = Campaign.from_config(load_config(path), storage=url)
+    with pytest.raises(ConfigError, match="recipe v1, and this cosearch trains with .* recipe v2"):
+        later.run(2)
+    later.store.close()
