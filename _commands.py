@@ -558,6 +558,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         "accelerator": t.user_attrs.get("accelerator"),
         "constraints": t.system_attrs.get("constraints"),
         "fail_reason": t.user_attrs.get("fail_reason"),
+        "learning_curve": t.user_attrs.get("learning_curve"),
+        "stopped_at_epoch": t.user_attrs.get("stopped_at_epoch"),
         "measurements": [],
         "layers": [],
     }
@@ -606,6 +608,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         _out(
             format_table(["metric", "value", "source", "fidelity", "seconds"], info["measurements"])
         )
+    curve = info["learning_curve"]
+    if isinstance(curve, list) and curve:
+        stopped = info["stopped_at_epoch"]
+        why = f" (stopped early after epoch {stopped})" if stopped else ""
+        text = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in curve)
+        _out(f"\ntest accuracy after each epoch{why}: {text}")
     if ev is not None and not info["layers"]:
         latency = next((m for m in info["measurements"] if m["metric"] == "latency_ms"), None)
         if latency is not None and str(latency["source"]).startswith("predictor:"):

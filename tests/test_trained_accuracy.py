@@ -308,3 +308,15 @@ def test_a_campaign_refuses_to_resume_with_another_training_recipe(tmp_path, mon
     with pytest.raises(ConfigError, match="recipe v1, and this cosearch trains with .* recipe v2"):
         later.run(2)
     later.store.close()
+
+
+def test_show_prints_the_learning_curve(tmp_path):
+    path = tmp_path / "w.toml"
+    path.write_text(TOML.format(name="w", trials=1, source="train:digits/2ep", extra=""))
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    c = Campaign.from_config(load_config(path), storage=url)
+    curve = c.run() and c.trials()[0].user_attrs["learning_curve"]
+    c.store.close()
+    out = run_cli("show", "w", "0", "--storage", url)
+    assert out.returncode == 0, out.stderr
+    assert f"test accuracy after each epoch: {curve[0]:.4g}, {curve[1]:.4g}" in out.stdout
