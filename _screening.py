@@ -49,7 +49,7 @@ from cosearch._workers import (
     screen_study_name,
     start_ordinal,
 )
-from cosearch.errors import ConfigError, CosearchError
+from cosearch.errors import ConfigError, CosearchError, CosearchInputError
 from cosearch.evaluate import Evaluator, Measurement
 from cosearch.store._optuna_compat import create_waiting_trial, study_storage
 from cosearch.store.batch import BatchWriter, evaluation_record
@@ -243,8 +243,8 @@ class Screener:
                 params = {**c.network.sample(rng), **c.hardware.sample(rng)}
                 try:
                     record = self._record(params, known, names)
-                except (KeyboardInterrupt, SystemExit):
-                    raise
+                except (KeyboardInterrupt, SystemExit, CosearchInputError):
+                    raise  # bad input (a dataset that cannot be read) ends the screen, as run()
                 except Exception:  # noqa: BLE001 - a bad candidate is skipped, as run() fails it
                     record = None
                 if record is None:
@@ -255,9 +255,10 @@ class Screener:
                 if bar is not None:
                     bar.update(1)
             writer.flush()
-        except KeyboardInterrupt:
-            # keep what was scored before the Ctrl-C; the write is one transaction, so a
-            # second Ctrl-C during it leaves the study as it was, never half a batch
+        except (KeyboardInterrupt, CosearchInputError):
+            # keep what was scored before the Ctrl-C (or the bad input); the write is one
+            # transaction, so a second Ctrl-C during it leaves the study as it was, never half
+            # a batch
             writer.flush()
             raise
         finally:

@@ -108,14 +108,12 @@ class TrainedAccuracy:
                 f"{network.name!r} is not one (nb201, darts and ofa_mbv3 are)",
                 key=key,
             )
-        from cosearch.search.data import dataset_name
-
         self.network = network
         self.dataset = dataset
         self.epochs = epochs
         self.seed = int(seed)
         self.trusted = trusted
-        self.source = f"train:{dataset_name(dataset)}/{epochs}ep"
+        self.source = f"train:{source_dataset(dataset)}/{epochs}ep"
         #: 1 in ``[evaluate]``; in ``[screen]``, below 1 when ``[evaluate]`` trains the same
         #: dataset for more epochs (their ratio)
         self.fidelity = 1.0
@@ -125,6 +123,11 @@ class TrainedAccuracy:
         #: ``lookup(digest, source, fidelity)``: the accuracy a finished trial of the campaign
         #: recorded for the architecture trained to the end (another worker, an earlier run)
         self.lookup: Callable[[str, str, float], float | None] | None = None
+
+    def prepare(self) -> None:
+        """Load the dataset and check that the network takes its images, before any trial
+        (a campaign calls it when it starts). Raises ConfigError."""
+        self._training_space()
 
     def data(self) -> DataSplits:
         """The dataset's splits, loaded on first use."""
@@ -142,6 +145,8 @@ class TrainedAccuracy:
             opts.update(in_channels=data.in_channels, num_classes=data.num_classes)
             if "input_size" in opts:
                 opts["input_size"] = data.image_size
+            if "batch" in opts:  # the deployment batch: no part of what is trained
+                opts["batch"] = 1
             try:
                 self._space = type(self.network)(**opts)
             except ConfigError as exc:
@@ -173,11 +178,14 @@ class TrainedAccuracy:
         from cosearch.search._retrain import train_from_scratch
 
         data = self.data()
-        module: torch.nn.Module = self._training_space().build(dict(arch.genotype)).to_torch()
+        # the network as trained: the batch order follows its digest, not that of the priced
+        # network, whose deployment options (batch, input size) do not change what is trained
+        network = self._training_space().build(dict(arch.genotype))
+        module: torch.nn.Module = network.to_torch()
         resolution = arch.genotype.get("net.r")
         if isinstance(resolution, int) and resolution != data.image_size:
             module = _resized(module, resolution)
-        blob = f"{self.seed}:{arch.digest}".encode()
+        blob = f"{self.seed}:{network.digest}".encode()
         seed = int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") >> 1
         curve: list[float] = []
 
@@ -201,6 +209,17 @@ class TrainedAccuracy:
         self._done[digest] = value
         while len(self._done) > _REMEMBERED:
             self._done.popitem(last=False)
+
+
+def source_dataset(spec: str) -> str:
+    """The dataset's part of a ``train:`` source: ``digits``, else the short name of the
+    dataset (a folder's, a function's) and a hash of the spec as written, so that two
+    folders both called ``images`` (or ``a:load`` and ``b:load``) never share a source."""
+    from cosearch.search.data import dataset_name
+
+    if spec == "digits":
+        return spec
+    return f"{dataset_name(spec)}@{hashlib.sha256(spec.encode()).hexdigest()[:8]}"
 
 
 def _resized(module: torch.nn.Module, resolution: int) -> torch.nn.Module:

@@ -263,7 +263,22 @@ class Campaign:
     def _check_models(self, study: optuna.Study) -> None:
         """Refuse to add trials priced by another cost model version, or scored by another
         predictor of the same id, than the campaign's first trials: its front would compare
-        the two kinds of numbers as one."""
+        the two kinds of numbers as one. Then load the datasets of ``train:`` sources, so
+        that a bad one is refused before any trial starts."""
+        self._check_versions(study)
+        trained = [("evaluate.accuracy", self.evaluator.trained)]
+        screen = self.config.screen
+        if screen is not None and (screen.accuracy or "").startswith("train:"):
+            trained.append(("screen.accuracy", self.screener.evaluator.trained))
+        for key, source in trained:
+            if source is None:
+                continue
+            try:
+                source.prepare()
+            except ConfigError as exc:
+                raise ConfigError(str(exc.args[0]), key=key, path=self.config.path) from exc
+
+    def _check_versions(self, study: optuna.Study) -> None:
         stored = study.user_attrs.get(MODELS_KEY)
         now = self.evaluator.model_versions()
         if stored is None:  # campaigns made before this attribute kept only the cost source
@@ -361,12 +376,14 @@ class Campaign:
         test accuracy ``a``, its training stops when
         - it violates a constraint on a metric already known (it cannot reach the feasible
           front whatever its accuracy), or
-        - it would end dominated even if it gained, from epoch ``e`` to the end, as much
-          accuracy as any candidate trained to the end with the same source has gained
-          (``a + max gain < A``), where ``A`` is the final accuracy of a finished feasible
-          trial that is at least as good on every other objective. The gains are those of
-          at least :data:`EARLY_STOP_MIN_CURVES` such candidates; with fewer, only the first
-          rule applies.
+        - from the middle epoch on (``e >= epochs / 2``; earlier accuracies rank the final
+          ones poorly), it would end dominated even if it closed as large a share of its
+          remaining error, from epoch ``e`` to the end, as any candidate trained to the end
+          with the same source has closed: ``a + g (100 - a) < A``, where ``g`` is the largest
+          ``(final - a_e) / (100 - a_e)`` of those candidates and ``A`` the final accuracy of
+          a finished feasible trial at least as good on every other objective. ``g`` needs
+          at least :data:`EARLY_STOP_MIN_CURVES` such candidates; with fewer, only the
+          first rule applies.
         The stopped trial is COMPLETE with the accuracy it had, at fidelity ``e / epochs``,
         so it leaves the campaign's default front (the highest fidelity) but still tells the
         sampler that the region is poor. The finished trials are read from the store once per
@@ -392,9 +409,9 @@ class Campaign:
                 return False
             if finished is None:
                 finished = self._fully_trained(trained.source, trained.epochs, others)
-            if finished.curves < EARLY_STOP_MIN_CURVES:
+            if 2 * epoch < trained.epochs or finished.curves < EARLY_STOP_MIN_CURVES:
                 return False
-            best = accuracy + finished.max_gain[epoch - 1]
+            best = accuracy + finished.max_gain[epoch - 1] * max(100.0 - accuracy, 0.0)
             mine = [metrics[o.metric].value for o in others]
             return any(
                 final > best and at_least_as_good(values, mine)
@@ -424,7 +441,9 @@ class Campaign:
             and tid not in stopped
             and (sources.get(tid) or {}).get("accuracy") == source
         }
-        gains = np.array([[c[-1] - v for v in c] for c in full.values()]).reshape(-1, epochs)
+        gains = np.array(
+            [[(c[-1] - v) / max(100.0 - v, 1e-9) for v in c] for c in full.values()]
+        ).reshape(-1, epochs)
         feasible = [
             (full[int(tid)][-1], [float(values[c]) for c in columns])
             for tid, values, ok in zip(table.trial_ids, table.values, table.feasible)
@@ -1049,7 +1068,7 @@ EARLY_STOP_MIN_CURVES = 5
 
 class _FullyTrained(NamedTuple):
     curves: int  # candidates trained to the end with the source
-    max_gain: list[float]  # per epoch e (from 1): the largest final - accuracy after e
+    max_gain: list[float]  # per epoch e (from 1): the largest share of the error closed after e
     feasible: list[tuple[float, list[float]]]  # (final accuracy, other objectives) if feasible
 
 

@@ -576,6 +576,13 @@ def _check_names(cfg: CampaignConfig, r: _Reader, stored: bool = False) -> None:
                 f"strategy {cfg.strategy!r} trains supernets of the network space(s) "
                 f"{', '.join(strategy.spaces)}; this campaign's is {cfg.network!r}",
             )
+        if (cfg.accuracy_source or "").startswith("train:"):
+            raise r.error(
+                "evaluate.accuracy",
+                f"strategy {cfg.strategy!r} measures accuracy itself (its supernet's, and "
+                "DARTS's retrained final cell); a 'train:' accuracy source is for the sampler "
+                "strategies (random, nsga2, evolution, bayesian, marl, rl)",
+            )
         provided = list(dict.fromkeys([*strategy.provides, *provided]))
     for o in cfg.objectives:
         if o.metric not in provided:

@@ -104,7 +104,7 @@ def load_dataset(spec: str = "digits", seed: int = 0, *, trusted: bool = True) -
     if spec == "digits":
         return _digits(seed)
     if spec.startswith("folder:"):
-        return _folder(spec, seed)
+        return _two_classes(_folder(spec, seed), spec)
     if not trusted and spec not in _trusted_specs():
         raise ConfigError(
             f"dataset {spec!r} comes from the store, and a module:function dataset runs that "
@@ -112,7 +112,16 @@ def load_dataset(spec: str = "digits", seed: int = 0, *, trusted: bool = True) -
             f"--config FILE) or list it in $COSEARCH_TRUSTED_DATASETS to allow it",
             key="dataset",
         )
-    return _user(spec, seed)
+    return _two_classes(_user(spec, seed), spec)
+
+
+def _two_classes(data: DataSplits, spec: str) -> DataSplits:
+    if data.num_classes < 2:
+        raise ConfigError(
+            f"dataset {spec!r} has {data.num_classes} class: a classifier needs at least 2",
+            key="dataset",
+        )
+    return data
 
 
 def _trusted_specs() -> set[str]:
@@ -184,7 +193,12 @@ def _user(spec: str, seed: int) -> DataSplits:
         takes_seed = "seed" in inspect.signature(func).parameters
     except (TypeError, ValueError):
         takes_seed = False
-    out = func(seed=seed) if takes_seed else func()
+    try:
+        out = func(seed=seed) if takes_seed else func()
+    except Exception as exc:  # the user's code: its failure is bad input, named once
+        raise ConfigError(
+            f"dataset {spec!r}: {func_name}() raised {type(exc).__name__}: {exc}", key="dataset"
+        ) from exc
     if not isinstance(out, tuple | list) or len(out) not in (2, 3):
         raise ConfigError(
             f"dataset {spec!r}: the function must return (train, val) or (train, val, test) "
@@ -205,6 +219,12 @@ def _user(spec: str, seed: int) -> DataSplits:
     if len(shape) != 3 or shape[1] != shape[2]:
         raise ConfigError(
             f"dataset {spec!r}: images must be tensors [C, H, W] with H == W; got shape {shape}",
+            key="dataset",
+        )
+    dtype = getattr(image, "dtype", None)
+    if not getattr(dtype, "is_floating_point", False):
+        raise ConfigError(
+            f"dataset {spec!r}: images must be float tensors (scaled, e.g. to [0, 1]); got {dtype}",
             key="dataset",
         )
     return DataSplits(train, val, test, _num_classes(train, spec), int(shape[0]), int(shape[1]))
@@ -266,11 +286,18 @@ def _folder(spec: str, seed: int) -> DataSplits:
         if not part:
             raise ConfigError(f"dataset {spec!r}: no images under {str(top)!r}", key="dataset")
         files.append(part)
-    first = Image.open(files[0][0][0])
-    mode = "L" if first.mode in ("L", "1", "I", "I;16", "F") else "RGB"
-    size = min(first.size)
     flat = [item for part in files for item in part]
-    x = np.stack([_read_image(Image, f, mode, size) for f, _ in flat])
+    try:
+        with Image.open(files[0][0][0]) as first:
+            mode = "L" if first.mode in ("L", "1", "I", "I;16", "F") else "RGB"
+            size = min(first.size)
+        x = np.stack([_read_image(Image, f, mode, size) for f, _ in flat])
+    except _ImageError as exc:
+        raise ConfigError(f"dataset {spec!r}: {exc}", key="dataset") from exc
+    except (OSError, ValueError) as exc:  # the first file, opened for its mode and size
+        raise ConfigError(
+            f"dataset {spec!r}: cannot read image {str(files[0][0][0])!r}: {exc}", key="dataset"
+        ) from exc
     y = np.asarray([c for _, c in flat], dtype=np.int64)
     if has_splits:
         bounds = np.cumsum([0, *(len(p) for p in files)])
@@ -282,12 +309,19 @@ def _folder(spec: str, seed: int) -> DataSplits:
     return _tensor_splits(x, y, parts, len(classes))
 
 
+class _ImageError(Exception):
+    """An image file of a ``folder:`` dataset that Pillow cannot read."""
+
+
 def _read_image(image_module: Any, path: Path, mode: str, size: int) -> np.ndarray:
-    with image_module.open(path) as img:
-        img = img.convert(mode)
-        if img.size != (size, size):
-            img = img.resize((size, size), image_module.BILINEAR)
-        arr = np.asarray(img, dtype=np.float32) / 255.0
+    try:
+        with image_module.open(path) as img:
+            img = img.convert(mode)
+            if img.size != (size, size):
+                img = img.resize((size, size), image_module.BILINEAR)
+            arr = np.asarray(img, dtype=np.float32) / 255.0
+    except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
+        raise _ImageError(f"cannot read image {str(path)!r}: {exc}") from exc
     return arr[None, :, :] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
